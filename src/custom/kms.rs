@@ -1,0 +1,21 @@
+//! KMS: in-memory keys rotated every `OTP_KEK_ROTATION_SECONDS`, or the static
+//! `OTP_KEYS` ring shared by several instances.
+
+use std::sync::Arc;
+
+use secure_otp_server::Config;
+use secure_otp_server::config::KmsConfig;
+use secure_otp_server::plugin::{Kms, MemoryKms, StaticKms};
+
+/// The KMS this server uses.
+pub fn kms(config: &Config) -> Result<Arc<dyn Kms>, String> {
+    // A cookie sealed just before a rotation lives at most `max_age` more; keep a
+    // second of slack for requests in flight.
+    let retention = config.policy.max_age + std::time::Duration::from_secs(1);
+    match &config.kms {
+        KmsConfig::Memory { rotation } => Ok(Arc::new(MemoryKms::new(*rotation, retention))),
+        KmsConfig::Static { .. } => StaticKms::new(config.kms.static_keys())
+            .map(|ring| Arc::new(ring) as Arc<dyn Kms>)
+            .ok_or_else(|| "OTP_KEYS holds no usable key".to_owned()),
+    }
+}

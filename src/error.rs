@@ -1,0 +1,178 @@
+//! The one error type at the HTTP boundary: stable codes, statuses and messages.
+//!
+//! Every failure a client can see is a variant here and becomes
+//! `{"error": CODE, "message": TEXT}` through the single [`IntoResponse`] impl.
+//! Internal details go to the log, never to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+
+/// A failure of a request, with the stable code the client sees.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request body is larger than the configured limit.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The credential was rejected by the schema or by the sender.
+    #[error("invalid credential")]
+    CredentialInvalid,
+    /// A compare-and-set with the server state was lost.
+    #[error("conflict with server state")]
+    Conflict,
+    /// The current OTP has expired.
+    #[error("OTP expired")]
+    Expired,
+    /// The code was wrong; `otp_block` is when the next attempt is allowed.
+    #[error("incorrect OTP")]
+    Incorrect {
+        /// End of the temporary block, if one was applied.
+        otp_block: Option<Timestamp>,
+    },
+    /// The session cookie is missing, unreadable, tampered, foreign or used up.
+    #[error("invalid OTP cookie")]
+    InvalidCookie,
+    /// The submitted code does not have the configured format.
+    #[error("invalid OTP format")]
+    InvalidFormat,
+    /// A resend is not allowed now (too early, already resent, or blocked).
+    #[error("resend not allowed")]
+    ResentNotAllowed,
+    /// The last attempt was used; the token is blocked.
+    #[error("too many attempts")]
+    TooManyAttempts,
+    /// The session already holds the maximum number of credentials.
+    #[error("too many credentials")]
+    TooManyCredentials,
+    /// The token is blocked or inside a temporary block.
+    #[error("verification not allowed")]
+    VerificationNotAllowed,
+    /// A backend (store, KMS, sender) is temporarily unavailable.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// An unexpected internal failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Why a backend call failed; plug-ins return this.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Temporarily out of reach (timeouts, connection refused, full); retrying later may work.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else that went wrong.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<BackendError> for Error {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Unavailable(m) => Error::Unavailable(m),
+            BackendError::Internal(m) => Error::Internal(m),
+        }
+    }
+}
+
+/// Seconds a client is told to wait after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+const SERVER_MESSAGE: &str = "The server has some issues, it's not your fault.";
+
+impl Error {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BodyTooLarge => "BODY:TOO_LARGE",
+            Error::CredentialInvalid => "CREDENTIAL:INVALID",
+            Error::Conflict => "OTP:CONFLICT",
+            Error::Expired => "OTP:EXPIRED",
+            Error::Incorrect { .. } => "OTP:INCORRECT",
+            Error::InvalidCookie => "OTP:INVALID_COOKIE",
+            Error::InvalidFormat => "OTP:INVALID_FORMAT",
+            Error::ResentNotAllowed => "OTP:RESENT_NOT_ALLOWED",
+            Error::TooManyAttempts => "OTP:TOO_MANY_ATTEMPTS",
+            Error::TooManyCredentials => "OTP:TOO_MANY_CREDENTIALS",
+            Error::VerificationNotAllowed => "OTP:VERIFICATION_NOT_ALLOWED",
+            Error::Unavailable(_) | Error::Internal(_) => "SERVER",
+        }
+    }
+
+    /// The human-readable message, identical to the original's.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Error::BodyTooLarge => "The body of your request is too large.",
+            Error::CredentialInvalid => "Invalid credential.",
+            Error::Conflict => {
+                "The OTP token presented some conflicts with the server state, please try to authenticate again."
+            }
+            Error::Expired => "The current OTP is expired. Please request a new code.",
+            Error::Incorrect { .. } => "Incorrect OTP value.",
+            Error::InvalidCookie => "The OTP cookie is invalid.",
+            Error::InvalidFormat => "Invalid OTP format.",
+            Error::ResentNotAllowed => "Resend not allowed.",
+            Error::TooManyAttempts => {
+                "Too many attempts. For security reasons, the OTP has been blocked. Please wait for it to expire and then try again."
+            }
+            Error::TooManyCredentials => "Too many credentials.",
+            Error::VerificationNotAllowed => "Verification not allowed.",
+            Error::Unavailable(_) | Error::Internal(_) => SERVER_MESSAGE,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Conflict => StatusCode::CONFLICT,
+            Error::Incorrect { .. } | Error::TooManyAttempts | Error::VerificationNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
+            Error::CredentialInvalid
+            | Error::Expired
+            | Error::InvalidCookie
+            | Error::InvalidFormat
+            | Error::ResentNotAllowed
+            | Error::TooManyCredentials => StatusCode::BAD_REQUEST,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    message: &'static str,
+    #[serde(rename = "otpBlock", skip_serializing_if = "Option::is_none")]
+    otp_block: Option<String>,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match &self {
+            Error::Unavailable(detail) => tracing::warn!(detail, "backend unavailable"),
+            Error::Internal(detail) => tracing::error!(detail, "internal error"),
+            _ => {}
+        }
+        let otp_block = match &self {
+            Error::Incorrect { otp_block } => otp_block.map(|t| t.ceil_second().to_iso8601()),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.message(),
+            otp_block,
+        };
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if matches!(self, Error::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}

@@ -1,0 +1,168 @@
+//! The session cookie on the wire: reading it from requests, setting and clearing it.
+//!
+//! It is set and cleared with the same name, `Path` and `Secure`, so clearing never
+//! fails in production (a fix of the original).
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use cookie::{Cookie, SameSite};
+use time::OffsetDateTime;
+
+use crate::clock::Timestamp;
+use crate::otp::CookieUpdate;
+
+/// How the session cookie is named and flagged.
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    name: String,
+    secure: bool,
+}
+
+impl CookieSettings {
+    /// Settings for a cookie called `name`, `Secure` when `secure`.
+    pub fn new(name: impl Into<String>, secure: bool) -> Self {
+        Self {
+            name: name.into(),
+            secure,
+        }
+    }
+
+    /// The cookie name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The session cookie's value: first occurrence wins, surrounding quotes stripped,
+    /// percent-decoded if it holds `%`, trimmed; `None` if absent.
+    pub fn read(&self, headers: &HeaderMap) -> Option<String> {
+        for header in headers.get_all(header::COOKIE) {
+            let Ok(text) = header.to_str() else { continue };
+            for pair in text.split(';') {
+                let Some((name, value)) = pair.split_once('=') else {
+                    continue;
+                };
+                if name.trim() != self.name {
+                    continue;
+                }
+                let value = value.trim();
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value);
+                let value = if value.contains('%') {
+                    percent_decode(value)
+                } else {
+                    value.to_owned()
+                };
+                return Some(value.trim().to_owned());
+            }
+        }
+        None
+    }
+
+    /// The `Set-Cookie` header for `update`; `None` when nothing is to be sent.
+    /// A `Clear` is only sent to a client that presented a cookie.
+    pub fn header(&self, update: &CookieUpdate, had_cookie: bool) -> Option<HeaderValue> {
+        let mut c = match update {
+            CookieUpdate::Keep => return None,
+            CookieUpdate::Clear if !had_cookie => return None,
+            CookieUpdate::Clear => {
+                let mut c = Cookie::new(self.name.clone(), "");
+                c.set_max_age(time::Duration::ZERO);
+                c.set_expires(OffsetDateTime::UNIX_EPOCH);
+                c
+            }
+            CookieUpdate::Set { value, expires } => {
+                let mut c = Cookie::new(self.name.clone(), value.clone());
+                c.set_expires(to_datetime(*expires));
+                c
+            }
+        };
+        c.set_path("/");
+        c.set_http_only(true);
+        c.set_same_site(SameSite::Strict);
+        c.set_secure(self.secure);
+        HeaderValue::from_str(&c.to_string()).ok()
+    }
+}
+
+fn to_datetime(t: Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t.floor_second().as_secs())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for c in cookies {
+            h.append(header::COOKIE, HeaderValue::from_str(c).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn reads_the_first_occurrence_unquoted_and_decoded() {
+        let s = CookieSettings::new("o", false);
+        assert_eq!(
+            s.read(&headers(&["a=1; o=\"xy\"; o=zz"])).as_deref(),
+            Some("xy")
+        );
+        assert_eq!(s.read(&headers(&["a=1", "o=%41b "])).as_deref(), Some("Ab"));
+        assert_eq!(s.read(&headers(&["oo=1; po=2"])), None);
+        assert_eq!(s.read(&headers(&["o=%4"])).as_deref(), Some("%4"));
+        assert_eq!(s.read(&headers(&["o=%"])).as_deref(), Some("%"));
+    }
+
+    #[test]
+    fn set_and_clear_use_the_same_attributes() {
+        let s = CookieSettings::new("__Host-Http-o", true);
+        let set = s
+            .header(
+                &CookieUpdate::Set {
+                    value: "abc".into(),
+                    expires: Timestamp::from_millis(1_800_000_000_999),
+                },
+                false,
+            )
+            .expect("set");
+        let set = set.to_str().expect("ascii");
+        for part in [
+            "__Host-Http-o=abc",
+            "Path=/",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Expires=Fri, 15 Jan 2027 08:00:00 GMT",
+        ] {
+            assert!(set.contains(part), "{part} missing in {set}");
+        }
+        let clear = s.header(&CookieUpdate::Clear, true).expect("clear");
+        let clear = clear.to_str().expect("ascii");
+        for part in ["__Host-Http-o=", "Path=/", "Secure", "Max-Age=0"] {
+            assert!(clear.contains(part), "{part} missing in {clear}");
+        }
+        assert!(s.header(&CookieUpdate::Clear, false).is_none());
+        assert!(s.header(&CookieUpdate::Keep, true).is_none());
+    }
+}

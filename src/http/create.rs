@@ -1,0 +1,24 @@
+//! `POST /api/otp/create`: send a code to the credential in the body.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::http::{AppState, body, state_response};
+
+/// Parses the credential, then runs the create flow.
+pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let app = &app.0;
+    let now = app.clock.now();
+    let cookie = app.cookies.read(&headers);
+    let credential = body::create_value(&headers, body)
+        .await
+        .and_then(|value| app.credential.parse(&value));
+    let Some(credential) = credential else {
+        return app.respond_error(Error::CredentialInvalid);
+    };
+    let outcome = app.service.create(cookie.as_deref(), credential, now).await;
+    app.respond(outcome, cookie.is_some(), state_response)
+}

@@ -1,0 +1,147 @@
+//! The axum adapter: the router, one file per endpoint, the cookie and the middleware.
+//!
+//! Handlers are thin: read the clock once, extract the cookie and the body, call one
+//! [`OtpService`] flow, and turn its [`Outcome`] into a response.
+
+mod body;
+pub mod cookie;
+mod create;
+mod health;
+mod layers;
+mod resend;
+mod verify;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{any, post};
+use serde::Serialize;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::clock::Clock;
+use crate::config::{Config, Environment};
+use crate::error::Error;
+use crate::otp::{CookieUpdate, OtpService, Outcome, SessionState};
+use crate::plugin::{CredentialSchema, FinalAction, Plugins};
+pub use cookie::CookieSettings;
+
+/// Everything a request needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    service: OtpService,
+    credential: Arc<dyn CredentialSchema>,
+    final_action: Arc<dyn FinalAction>,
+    cookies: CookieSettings,
+    cors_origins: Vec<HeaderValue>,
+    production: bool,
+    body_limit: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// Wires the configuration, the plug-ins and a clock together.
+    pub fn new(config: &Config, plugins: Plugins, clock: Arc<dyn Clock>) -> Self {
+        let production = config.environment == Environment::Production;
+        let cookie_name = config.cookie_name();
+        Self(Arc::new(Inner {
+            service: OtpService::new(config.policy.clone(), cookie_name.clone(), &plugins),
+            credential: plugins.credential,
+            final_action: plugins.final_action,
+            cookies: CookieSettings::new(cookie_name, production),
+            cors_origins: config
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect(),
+            production,
+            body_limit: config.body_limit,
+            clock,
+        }))
+    }
+
+    /// The protocol engine (for embedding apps that want to call flows directly).
+    pub fn service(&self) -> &OtpService {
+        &self.0.service
+    }
+}
+
+/// The OTP API as a router that a host app can `nest` or `merge`.
+pub fn router<S>(state: AppState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/api/otp/create", post(create::handler))
+        .route("/api/otp/resend", post(resend::handler))
+        .route("/api/otp/verify", post(verify::handler))
+        .route("/health", any(health::handler))
+        .fallback(layers::not_found)
+        .method_not_allowed_fallback(layers::not_found)
+        .layer(DefaultBodyLimit::disable())
+        .layer(from_fn_with_state(state.clone(), layers::body_limit))
+        .layer(from_fn_with_state(state.clone(), layers::cors))
+        .layer(from_fn_with_state(state.clone(), layers::security_headers))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// The session-state body of create and resend (ISO-8601; `expires` truncated,
+/// blocks rounded up to the second).
+#[derive(Serialize)]
+struct StateBody {
+    expires: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked: Option<bool>,
+    #[serde(rename = "resendBlock", skip_serializing_if = "Option::is_none")]
+    resend_block: Option<String>,
+    #[serde(rename = "otpBlock", skip_serializing_if = "Option::is_none")]
+    otp_block: Option<String>,
+}
+
+fn state_response(s: SessionState) -> Response {
+    Json(StateBody {
+        expires: s.expires.floor_second().to_iso8601(),
+        blocked: s.blocked.then_some(true),
+        resend_block: s.resend_block.map(|t| t.ceil_second().to_iso8601()),
+        otp_block: s.otp_block.map(|t| t.ceil_second().to_iso8601()),
+    })
+    .into_response()
+}
+
+impl Inner {
+    fn respond<T>(&self, outcome: Outcome<T>, had_cookie: bool, ok: fn(T) -> Response) -> Response {
+        let response = match outcome.result {
+            Ok(v) => ok(v),
+            Err(e) => e.into_response(),
+        };
+        self.with_cookie(response, &outcome.cookie, had_cookie)
+    }
+
+    fn respond_error(&self, e: Error) -> Response {
+        e.into_response()
+    }
+
+    fn with_cookie(
+        &self,
+        mut response: Response,
+        update: &CookieUpdate,
+        had_cookie: bool,
+    ) -> Response {
+        if let Some(value) = self.cookies.header(update, had_cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        response
+    }
+}

@@ -1,0 +1,35 @@
+//! `POST /api/otp/verify`: check the code in the form field `otp`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::http::{AppState, body};
+use crate::otp::CookieUpdate;
+
+/// Checks the code's format first (before the cookie, as the original does), then
+/// runs the verify flow; on success runs the final action once and clears the cookie.
+pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let app = &app.0;
+    let now = app.clock.now();
+    let code = body::otp_field(&headers, body)
+        .await
+        .and_then(|text| app.service.code_format().parse(&text));
+    let Some(code) = code else {
+        return app.respond_error(Error::InvalidFormat);
+    };
+    let cookie = app.cookies.read(&headers);
+    let had_cookie = cookie.is_some();
+    let outcome = app.service.verify(cookie.as_deref(), &code, now).await;
+    let credential = match outcome.result {
+        Ok(credential) => credential,
+        Err(e) => return app.with_cookie(e.into_response(), &outcome.cookie, had_cookie),
+    };
+    let response = match app.final_action.run(credential).await {
+        Ok(response) => response,
+        Err(e) => Error::from(e).into_response(),
+    };
+    app.with_cookie(response, &CookieUpdate::Clear, had_cookie)
+}

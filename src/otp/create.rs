@@ -1,0 +1,129 @@
+//! `create`: start a session, add a credential to it, or switch back to a pending one.
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::otp::session::Opened;
+use crate::otp::token::{Token, TokenList};
+use crate::otp::{OtpService, Outcome, SessionState};
+use crate::plugin::{Credential, Delivery, OtpMessage};
+
+impl OtpService {
+    /// Sends a code to `credential`, in the cookie's session when it has one.
+    ///
+    /// * no cookie, a cookie we cannot open, or one whose tokens all expired: a fresh session;
+    /// * a credential already pending: switch to it (nothing is sent);
+    /// * a new credential: added, unless the session is full (`TOO_MANY_CREDENTIALS`).
+    pub async fn create(
+        &self,
+        cookie: Option<&str>,
+        credential: Credential,
+        now: Timestamp,
+    ) -> Outcome<SessionState> {
+        if credential.len() > self.policy.max_credential_len {
+            return Outcome::keep(Error::CredentialInvalid);
+        }
+        match self.open(cookie, now).await {
+            Err(e) => Outcome::keep(e),
+            Ok(Opened::Missing | Opened::Unreadable) => self.fresh(credential, now).await,
+            Ok(Opened::Malformed) => Outcome::clear(Error::InvalidCookie),
+            Ok(Opened::List(mut list)) => {
+                list.tokens.retain(|t| t.is_live(now));
+                if list.tokens.is_empty() {
+                    return self.fresh(credential, now).await;
+                }
+                self.add_or_switch(list, credential, now).await
+            }
+        }
+    }
+
+    async fn fresh(&self, credential: Credential, now: Timestamp) -> Outcome<SessionState> {
+        let code = self.generator.generate();
+        let token = Token::new(credential, code, now, &self.policy);
+        match self.deliver(&token).await {
+            Ok(Delivery::Sent) => {}
+            Ok(Delivery::Rejected) => return Outcome::keep(Error::CredentialInvalid),
+            Err(e) => return Outcome::keep(e),
+        }
+        let id = match self.ids.issue(token.expires, now).await {
+            Ok(id) => id,
+            Err(e) => return Outcome::keep(e.into()),
+        };
+        let state = SessionState::of(&token);
+        let list = TokenList {
+            id,
+            tokens: vec![token],
+        };
+        self.sealed(&list, now, Ok(state)).await
+    }
+
+    async fn add_or_switch(
+        &self,
+        mut list: TokenList,
+        credential: Credential,
+        now: Timestamp,
+    ) -> Outcome<SessionState> {
+        let matched = list.tokens.iter().position(|t| t.credential == credential);
+        if matched.is_none() && list.tokens.len() >= self.policy.max_credentials {
+            return Outcome::keep(Error::TooManyCredentials);
+        }
+        let expires = match matched {
+            Some(_) => list.expires(),
+            None => now.plus(self.policy.max_age),
+        };
+        // Every rewrite consumes the list ID first: an older copy of this cookie dies here.
+        list.id = match self.ids.replace(list.id, expires, now).await {
+            Ok(Some(id)) => id,
+            Ok(None) => return Outcome::clear(Error::InvalidCookie),
+            Err(e) => return Outcome::clear(e.into()),
+        };
+        if let Some(i) = matched {
+            let token = list.tokens.remove(i);
+            let state = SessionState::of(&token);
+            list.tokens.push(token);
+            return self.sealed(&list, now, Ok(state)).await;
+        }
+        let token = Token::new(credential, self.generator.generate(), now, &self.policy);
+        // The ID is already spent: on failure the unchanged list goes back under the new ID.
+        let result = match self.deliver(&token).await {
+            Ok(Delivery::Sent) => {
+                let state = SessionState::of(&token);
+                list.tokens.push(token);
+                Ok(state)
+            }
+            Ok(Delivery::Rejected) => Err(Error::CredentialInvalid),
+            Err(e) => Err(e),
+        };
+        self.sealed(&list, now, result).await
+    }
+
+    /// Hands `token`'s code to the sender.
+    pub(super) async fn deliver(&self, token: &Token) -> Result<Delivery, Error> {
+        let Some(code) = &token.otp else {
+            return Ok(Delivery::Rejected);
+        };
+        let message = OtpMessage {
+            credential: &token.credential,
+            code,
+            expires: token.expires,
+        };
+        let delivery = self.sender.send(&message).await?;
+        if delivery == Delivery::Rejected {
+            tracing::info!(credential = %token.credential.masked(), "the sender refused a credential");
+        }
+        Ok(delivery)
+    }
+
+    /// Seals `list` and pairs the cookie with `result`; a sealing failure clears
+    /// the cookie (its ID is already spent).
+    pub(super) async fn sealed<T>(
+        &self,
+        list: &TokenList,
+        now: Timestamp,
+        result: Result<T, Error>,
+    ) -> Outcome<T> {
+        match self.seal(list, now).await {
+            Ok(cookie) => Outcome { cookie, result },
+            Err(e) => Outcome::clear(e),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The OTP protocol: create, resend and verify over a sealed token list.
+//!
+//! No HTTP here. Each flow takes the cookie value (if any), its inputs and `now`,
+//! and returns an [`Outcome`]: what to do with the cookie and the result.
+//! The single-use list ID is consumed atomically *before* any code comparison,
+//! so concurrent requests with one cookie get exactly one outcome that counts.
+
+mod create;
+pub mod policy;
+mod resend;
+mod session;
+pub mod token;
+mod verify;
+
+use std::sync::Arc;
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::plugin::{IdStore, Kms, OtpGenerator, Plugins, Sender};
+pub use policy::OtpPolicy;
+use token::Token;
+
+/// What the response must do with the session cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CookieUpdate {
+    /// Leave the client's cookie as it is.
+    Keep,
+    /// Replace it with a new sealed value expiring at `expires`.
+    Set {
+        /// The sealed cookie value.
+        value: String,
+        /// The session's expiry.
+        expires: Timestamp,
+    },
+    /// Delete it.
+    Clear,
+}
+
+/// The result of a flow plus the cookie change that goes with it (also on errors:
+/// a wrong code answers 403 *and* sets the next cookie).
+#[derive(Debug)]
+#[must_use = "the cookie update must reach the client"]
+pub struct Outcome<T> {
+    /// The cookie change.
+    pub cookie: CookieUpdate,
+    /// Success value or client-facing error.
+    pub result: Result<T, Error>,
+}
+
+impl<T> Outcome<T> {
+    fn keep(e: Error) -> Self {
+        Self {
+            cookie: CookieUpdate::Keep,
+            result: Err(e),
+        }
+    }
+
+    fn clear(e: Error) -> Self {
+        Self {
+            cookie: CookieUpdate::Clear,
+            result: Err(e),
+        }
+    }
+}
+
+/// What a client learns about its current token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionState {
+    /// When the token expires.
+    pub expires: Timestamp,
+    /// Blocked for good (no further verification or resend).
+    pub blocked: bool,
+    /// No resend before this instant.
+    pub resend_block: Option<Timestamp>,
+    /// No verification before this instant.
+    pub otp_block: Option<Timestamp>,
+}
+
+impl SessionState {
+    fn of(t: &Token) -> Self {
+        let blocked = t.is_blocked();
+        Self {
+            expires: t.expires,
+            blocked,
+            resend_block: if blocked { None } else { t.resend_block },
+            otp_block: if blocked { None } else { t.otp_block },
+        }
+    }
+}
+
+/// The protocol engine: policy plus the plug-ins it needs.
+#[derive(Debug, Clone)]
+pub struct OtpService {
+    policy: OtpPolicy,
+    cookie_name: String,
+    generator: Arc<dyn OtpGenerator>,
+    sender: Arc<dyn Sender>,
+    ids: Arc<dyn IdStore>,
+    kms: Arc<dyn Kms>,
+}
+
+impl OtpService {
+    /// An engine sealing cookies named `cookie_name` (the name is bound into the ciphertext).
+    pub fn new(policy: OtpPolicy, cookie_name: impl Into<String>, plugins: &Plugins) -> Self {
+        Self {
+            policy,
+            cookie_name: cookie_name.into(),
+            generator: Arc::clone(&plugins.generator),
+            sender: Arc::clone(&plugins.sender),
+            ids: Arc::clone(&plugins.ids),
+            kms: Arc::clone(&plugins.kms),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &OtpPolicy {
+        &self.policy
+    }
+
+    /// The code format of the generator (what verify accepts).
+    pub fn code_format(&self) -> &crate::plugin::CodeFormat {
+        self.generator.format()
+    }
+}

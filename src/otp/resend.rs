@@ -1,0 +1,90 @@
+//! `resend`: a new code for the current credential, within the resend rules.
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::otp::session::Opened;
+use crate::otp::token::TokenList;
+use crate::otp::{OtpService, Outcome, SessionState};
+use crate::plugin::Delivery;
+
+impl OtpService {
+    /// Sends a new code to the current credential.
+    ///
+    /// Refused (`RESENT_NOT_ALLOWED`) while the resend block runs, for a blocked token,
+    /// and, with `only_one_resend`, after the first resend. Attempts and a pending
+    /// verification block carry over to the new code.
+    pub async fn resend(&self, cookie: Option<&str>, now: Timestamp) -> Outcome<SessionState> {
+        let mut list = match self.open_current(cookie, now).await {
+            Ok(list) => list,
+            Err(outcome) => return outcome,
+        };
+        let current = list.tokens.last().ok_or(());
+        let allowed = current.is_ok_and(|t| {
+            !t.is_blocked()
+                && !(self.policy.only_one_resend && t.resent)
+                && t.resend_block.is_none_or(|rb| now >= rb)
+        });
+        if !allowed {
+            return Outcome::keep(Error::ResentNotAllowed);
+        }
+        let expires = now.plus(self.policy.max_age);
+        list.id = match self.ids.replace(list.id, expires, now).await {
+            Ok(Some(id)) => id,
+            Ok(None) => return Outcome::clear(Error::InvalidCookie),
+            Err(e) => return Outcome::clear(e.into()),
+        };
+        let mut token = match list.tokens.pop() {
+            Some(t) => t,
+            None => return Outcome::clear(Error::InvalidCookie),
+        };
+        let previous = token.clone();
+        token.otp = Some(self.generator.generate());
+        token.expires = expires;
+        let result = match self.deliver(&token).await {
+            Ok(Delivery::Sent) => {
+                token.resent = true;
+                token.resend_block = (!self.policy.only_one_resend
+                    && !self.policy.resend_block.is_zero())
+                .then(|| now.plus(self.policy.resend_block));
+                Ok(SessionState::of(&token))
+            }
+            Ok(Delivery::Rejected) => {
+                token = previous;
+                token.block();
+                Err(Error::CredentialInvalid)
+            }
+            Err(e) => {
+                token = previous;
+                Err(e)
+            }
+        };
+        list.tokens.push(token);
+        self.sealed(&list, now, result).await
+    }
+
+    /// Opens the cookie for resend/verify: the list, its expired non-current tokens
+    /// dropped, with a live current token; or the outcome to answer with.
+    pub(super) async fn open_current<T>(
+        &self,
+        cookie: Option<&str>,
+        now: Timestamp,
+    ) -> Result<TokenList, Outcome<T>> {
+        let mut list = match self.open(cookie, now).await {
+            Ok(Opened::List(list)) => list,
+            Ok(Opened::Missing) => return Err(Outcome::keep(Error::InvalidCookie)),
+            Ok(Opened::Unreadable | Opened::Malformed) => {
+                return Err(Outcome::clear(Error::InvalidCookie));
+            }
+            Err(e) => return Err(Outcome::keep(e)),
+        };
+        let Some(current) = list.tokens.pop() else {
+            return Err(Outcome::clear(Error::InvalidCookie));
+        };
+        if !current.is_live(now) {
+            return Err(Outcome::keep(Error::Expired));
+        }
+        list.tokens.retain(|t| t.is_live(now));
+        list.tokens.push(current);
+        Ok(list)
+    }
+}

@@ -1,0 +1,75 @@
+//! `verify`: check a submitted code against the current token.
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::otp::{CookieUpdate, OtpService, Outcome};
+use crate::plugin::{Credential, OtpCode};
+
+/// Remaining validity under which a temporary block becomes a permanent one.
+const MIN_USEFUL_VALIDITY_MS: u64 = 1000;
+
+impl OtpService {
+    /// Checks `code` against the current token. On success the session is over
+    /// (its ID consumed, the cookie cleared) and the verified credential is returned;
+    /// the caller runs the final action exactly once.
+    pub async fn verify(
+        &self,
+        cookie: Option<&str>,
+        code: &OtpCode,
+        now: Timestamp,
+    ) -> Outcome<Credential> {
+        let mut list = match self.open_current(cookie, now).await {
+            Ok(list) => list,
+            Err(outcome) => return outcome,
+        };
+        let Some(current) = list.tokens.last() else {
+            return Outcome::clear(Error::InvalidCookie);
+        };
+        if current.is_blocked() || current.otp_block.is_some_and(|ob| now < ob) {
+            return Outcome::keep(Error::VerificationNotAllowed);
+        }
+        // Consume the single-use ID before comparing: of N concurrent requests with
+        // this cookie, one alone gets past this line and learns anything.
+        let expires = list.expires();
+        list.id = match self.ids.replace(list.id, expires, now).await {
+            Ok(Some(id)) => id,
+            Ok(None) => return Outcome::clear(Error::InvalidCookie),
+            Err(e) => return Outcome::clear(e.into()),
+        };
+        let Some(token) = list.tokens.last_mut() else {
+            return Outcome::clear(Error::InvalidCookie);
+        };
+        token.otp_block = None;
+        if token.otp.as_ref().is_some_and(|stored| stored.ct_eq(code)) {
+            // The new ID was never handed out; retire it now rather than at expiry.
+            if let Err(e) = self.ids.consume(list.id, now).await {
+                tracing::warn!(error = %e, "could not retire a verified session's list id");
+            }
+            return Outcome {
+                cookie: CookieUpdate::Clear,
+                result: Ok(token.credential.clone()),
+            };
+        }
+        token.attempts = token.attempts.saturating_sub(1);
+        let error = if token.attempts == 0 {
+            token.block();
+            Error::TooManyAttempts
+        } else if !self.policy.invalid_block.is_zero()
+            && token.attempts <= self.policy.attempts_block
+        {
+            let until = now.plus(self.policy.invalid_block);
+            if token.expires.millis_since(until) <= MIN_USEFUL_VALIDITY_MS {
+                token.block();
+                Error::TooManyAttempts
+            } else {
+                token.otp_block = Some(until);
+                Error::Incorrect {
+                    otp_block: Some(until),
+                }
+            }
+        } else {
+            Error::Incorrect { otp_block: None }
+        };
+        self.sealed(&list, now, Err(error)).await
+    }
+}

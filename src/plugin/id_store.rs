@@ -1,0 +1,186 @@
+//! Single-use list IDs: the only per-session state the server keeps.
+//!
+//! A cookie names one random ID; every state change consumes it and issues a new
+//! one, so each cookie can be used once and a replayed copy is refused.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+
+use crate::clock::{Clock, Timestamp};
+use crate::error::BackendError;
+
+/// Bytes in a list ID.
+pub const LIST_ID_LEN: usize = 16;
+
+/// A random 128-bit list ID. Not secret on its own (it only works inside a sealed cookie).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListId([u8; LIST_ID_LEN]);
+
+impl ListId {
+    /// A fresh random ID.
+    pub fn random() -> Self {
+        let mut b = [0u8; LIST_ID_LEN];
+        rand::fill(&mut b);
+        Self(b)
+    }
+
+    /// An ID from raw bytes.
+    pub const fn from_bytes(b: [u8; LIST_ID_LEN]) -> Self {
+        Self(b)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; LIST_ID_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ListId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ListId({:02x}{:02x}..)", self.0[0], self.0[1])
+    }
+}
+
+/// Stores live list IDs with their expiry.
+///
+/// Guarantees an implementation must give:
+/// * an ID is live while `now < expires`; a dead ID behaves exactly like an unknown one;
+/// * [`IdStore::replace`] and [`IdStore::consume`] are atomic: among concurrent calls
+///   naming the same live ID, exactly one succeeds (across every instance sharing the store);
+/// * IDs are fresh random values never handed out twice while live.
+#[async_trait]
+pub trait IdStore: Send + Sync + fmt::Debug {
+    /// Stores a new random ID, live until `expires`.
+    async fn issue(&self, expires: Timestamp, now: Timestamp) -> Result<ListId, BackendError>;
+
+    /// If `id` is live, removes it and stores a new random ID live until `expires`;
+    /// `None` if `id` was unknown, dead or already consumed.
+    async fn replace(
+        &self,
+        id: ListId,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<ListId>, BackendError>;
+
+    /// Removes `id` if live; `true` for exactly one caller.
+    async fn consume(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError>;
+
+    /// Whether the store can serve requests (for readiness checks).
+    async fn ping(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// The in-memory store: a sharded hash map, bounded, swept of dead entries.
+///
+/// State is per process: several instances need a shared store (Redis).
+pub struct MemoryIdStore {
+    map: DashMap<ListId, u64>,
+    capacity: usize,
+}
+
+impl fmt::Debug for MemoryIdStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryIdStore")
+            .field("len", &self.map.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+impl MemoryIdStore {
+    /// An empty store holding at most `capacity` live IDs.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            map: DashMap::with_capacity(capacity.min(1 << 16)),
+            capacity,
+        }
+    }
+
+    /// Entries currently held (live or not yet swept).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Drops every dead entry; returns how many were dropped.
+    pub fn sweep(&self, now: Timestamp) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, exp| *exp > now.as_millis());
+        before.saturating_sub(self.map.len())
+    }
+
+    /// Sweeps `store` every `every` until the returned task is dropped or aborted.
+    pub fn spawn_sweeper(
+        store: Arc<Self>,
+        clock: Arc<dyn Clock>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let dropped = store.sweep(clock.now());
+                if dropped > 0 {
+                    tracing::debug!(dropped, "swept expired list ids");
+                }
+            }
+        })
+    }
+
+    fn insert_new(&self, expires: Timestamp, now: Timestamp) -> Result<ListId, BackendError> {
+        if self.map.len() >= self.capacity && self.sweep(now) == 0 {
+            return Err(BackendError::Unavailable(
+                "the in-memory id store is full".into(),
+            ));
+        }
+        loop {
+            let id = ListId::random();
+            if let dashmap::Entry::Vacant(v) = self.map.entry(id) {
+                v.insert(expires.as_millis());
+                return Ok(id);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl IdStore for MemoryIdStore {
+    async fn issue(&self, expires: Timestamp, now: Timestamp) -> Result<ListId, BackendError> {
+        self.insert_new(expires, now)
+    }
+
+    async fn replace(
+        &self,
+        id: ListId,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<ListId>, BackendError> {
+        if self.consume_now(id, now) {
+            self.insert_new(expires, now).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn consume(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
+        Ok(self.consume_now(id, now))
+    }
+}
+
+impl MemoryIdStore {
+    /// Removes `id` whatever its state; true only if it was live. DashMap's
+    /// `remove` holds the shard lock, so one caller alone gets the entry.
+    fn consume_now(&self, id: ListId, now: Timestamp) -> bool {
+        matches!(self.map.remove(&id), Some((_, exp)) if exp > now.as_millis())
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need, then runs
+# the unit tests and the one integration-test binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+# (Real servers the tests start are added here: redis-server, an SMTP server, ...)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "missing packages: ${need_apt[*]} (install them, or run as root)" >&2
+    exit 1
+  fi
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --all-targets --no-fail-fast "$@"
+  cargo test --doc --quiet
+else
+  cargo test --all-targets --no-fail-fast "$@"
+fi

@@ -1,0 +1,313 @@
+//! Spawns the real server (the library's router on a random port) with fakes that
+#![allow(dead_code, reason = "each test module uses a different part of the helpers")]
+//! let a test read the codes sent and move the clock, and a small HTTP client.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::response::Response as AxumResponse;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use secure_otp_server::error::BackendError;
+use secure_otp_server::plugin::{
+    Credential, Delivery, EchoCredential, FinalAction, IdStore, JsonCredential, Kms, MemoryIdStore,
+    MemoryKms, OtpMessage, Plugins, RandomGenerator, Sender,
+};
+use secure_otp_server::{AppState, Clock, Config, ManualClock, Timestamp, router};
+
+/// A fixed, round start time: 2026-11-25T12:00:00.000Z.
+pub const START: Timestamp = Timestamp::from_millis(1_795_089_600_000);
+
+/// What the recording sender does with the next messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMode {
+    /// Record and report success.
+    Deliver,
+    /// Report the credential as refused.
+    Reject,
+    /// Fail as a transport error would.
+    Fail,
+}
+
+/// A sender that keeps every code it is given (a fake, not a mock).
+#[derive(Debug)]
+pub struct RecordingSender {
+    sent: Mutex<Vec<(String, String)>>,
+    mode: Mutex<SendMode>,
+}
+
+impl RecordingSender {
+    fn new() -> Self {
+        Self { sent: Mutex::new(Vec::new()), mode: Mutex::new(SendMode::Deliver) }
+    }
+
+    /// Changes what happens to the next messages.
+    pub fn set_mode(&self, mode: SendMode) {
+        *self.mode.lock().expect("lock") = mode;
+    }
+
+    /// Every (credential, code) delivered so far.
+    pub fn sent(&self) -> Vec<(String, String)> {
+        self.sent.lock().expect("lock").clone()
+    }
+
+    /// The last code delivered.
+    pub fn last_code(&self) -> String {
+        self.sent().last().map(|(_, c)| c.clone()).expect("a code was sent")
+    }
+
+    /// The last code delivered to `credential` (its canonical text).
+    pub fn code_for(&self, credential: &str) -> String {
+        self.sent()
+            .iter()
+            .rev()
+            .find(|(c, _)| c == credential)
+            .map(|(_, code)| code.clone())
+            .expect("a code was sent to that credential")
+    }
+}
+
+#[async_trait]
+impl Sender for RecordingSender {
+    async fn send(&self, m: &OtpMessage<'_>) -> Result<Delivery, BackendError> {
+        let mode = *self.mode.lock().expect("lock");
+        match mode {
+            SendMode::Deliver => {
+                self.sent
+                    .lock()
+                    .expect("lock")
+                    .push((m.credential.as_str().to_owned(), m.code.expose().to_owned()));
+                Ok(Delivery::Sent)
+            }
+            SendMode::Reject => Ok(Delivery::Rejected),
+            SendMode::Fail => Err(BackendError::Unavailable("test transport down".into())),
+        }
+    }
+}
+
+/// The default final action, counting its runs.
+#[derive(Debug, Default)]
+pub struct CountingFinalAction {
+    runs: AtomicUsize,
+}
+
+impl CountingFinalAction {
+    /// How often it ran.
+    pub fn runs(&self) -> usize {
+        self.runs.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl FinalAction for CountingFinalAction {
+    async fn run(&self, credential: Credential) -> Result<AxumResponse, BackendError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        EchoCredential.run(credential).await
+    }
+}
+
+/// A running server and handles on its fakes.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The listening address.
+    pub addr: SocketAddr,
+    /// The server's clock.
+    pub clock: Arc<ManualClock>,
+    /// The codes sent.
+    pub sender: Arc<RecordingSender>,
+    /// Final action runs.
+    pub final_action: Arc<CountingFinalAction>,
+    /// The ID store.
+    pub ids: Arc<MemoryIdStore>,
+    /// The KMS.
+    pub kms: Arc<MemoryKms>,
+    /// The configuration used.
+    pub config: Arc<Config>,
+    /// The client (no cookie store: tests choose the cookie they send).
+    pub client: reqwest::Client,
+    /// The cookie name in use.
+    pub cookie_name: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body text.
+    pub text: String,
+}
+
+impl Reply {
+    /// The body as JSON (panics if it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    /// The `error` code of a JSON error body.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Every `Set-Cookie` header.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .collect()
+    }
+
+    /// The new session cookie value, if one was set (not a deletion).
+    pub fn cookie(&self) -> Option<String> {
+        self.set_cookies().iter().find_map(|c| {
+            let first = c.split(';').next()?;
+            let (_, value) = first.split_once('=')?;
+            (!value.is_empty()).then(|| value.to_owned())
+        })
+    }
+
+    /// Whether the response deletes the session cookie.
+    pub fn clears_cookie(&self) -> bool {
+        self.set_cookies().iter().any(|c| c.contains("Max-Age=0"))
+    }
+
+    /// Asserts an error with `status` and `code` in the JSON error shape.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.error().as_str()), (status, code), "body: {}", self.text);
+        assert!(self.json()["message"].is_string(), "message missing: {}", self.text);
+    }
+}
+
+impl TestApp {
+    /// A server with the default configuration.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// A server configured by these environment variables (on top of the defaults).
+    pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
+        let config = Arc::new(
+            Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .expect("test configuration is valid"),
+        );
+        let clock = Arc::new(ManualClock::new(START));
+        let sender = Arc::new(RecordingSender::new());
+        let final_action = Arc::new(CountingFinalAction::default());
+        let ids = Arc::new(MemoryIdStore::new(100_000));
+        let retention = config.policy.max_age + Duration::from_secs(1);
+        let rotation = match &config.kms {
+            secure_otp_server::config::KmsConfig::Memory { rotation } => *rotation,
+            secure_otp_server::config::KmsConfig::Static { .. } => Duration::from_secs(7_776_000),
+        };
+        let kms = Arc::new(MemoryKms::new(rotation, retention));
+        let plugins = Plugins {
+            generator: Arc::new(RandomGenerator::new(config.code_format.clone())),
+            credential: Arc::new(JsonCredential),
+            sender: sender.clone(),
+            ids: ids.clone() as Arc<dyn IdStore>,
+            kms: kms.clone() as Arc<dyn Kms>,
+            final_action: final_action.clone(),
+        };
+        let state = AppState::new(&config, plugins, clock.clone() as Arc<dyn Clock>);
+        let app = router::<()>(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("server runs");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            clock,
+            sender,
+            final_action,
+            ids,
+            kms,
+            cookie_name: config.cookie_name(),
+            config,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance(&self, seconds: f64) {
+        self.clock.advance(Duration::from_secs_f64(seconds));
+    }
+
+    /// Sends a request built by `f` and reads the whole reply.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        Reply { status, headers, text }
+    }
+
+    /// `POST path` with the session cookie (if any).
+    pub fn post(&self, path: &str, cookie: Option<&str>) -> reqwest::RequestBuilder {
+        let mut req = self.client.post(format!("{}{path}", self.base));
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("{}={c}", self.cookie_name));
+        }
+        req
+    }
+
+    /// Create with a JSON body.
+    pub async fn create_json(&self, cookie: Option<&str>, body: &serde_json::Value) -> Reply {
+        self.send(
+            self.post("/api/otp/create", cookie)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// Create with a urlencoded form body such as `email=a%40b.c`.
+    pub async fn create_form(&self, cookie: Option<&str>, form: &str) -> Reply {
+        self.send(
+            self.post("/api/otp/create", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.to_owned()),
+        )
+        .await
+    }
+
+    /// Resend.
+    pub async fn resend(&self, cookie: Option<&str>) -> Reply {
+        self.send(self.post("/api/otp/resend", cookie)).await
+    }
+
+    /// Verify `otp` as a urlencoded form.
+    pub async fn verify(&self, cookie: Option<&str>, otp: &str) -> Reply {
+        self.send(
+            self.post("/api/otp/verify", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("otp={otp}")),
+        )
+        .await
+    }
+
+    /// Starts a session for `{"email": email}`; returns the cookie and the code sent.
+    pub async fn session(&self, email: &str) -> (String, String) {
+        let r = self.create_json(None, &serde_json::json!({ "email": email })).await;
+        assert_eq!(r.status, 200, "create failed: {}", r.text);
+        let cookie = r.cookie().expect("create sets the cookie");
+        (cookie, self.sender.last_code())
+    }
+
+    /// A well-formed code that differs from `code`.
+    pub fn wrong_code(&self, code: &str) -> String {
+        let alt = if code.starts_with('0') { "1" } else { "0" };
+        format!("{alt}{}", &code[1..])
+    }
+}

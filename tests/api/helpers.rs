@@ -1,6 +1,6 @@
 //! Spawns the real server (the library's router on a random port) with fakes that
-#![allow(dead_code, reason = "each test module uses a different part of the helpers")]
 //! let a test read the codes sent and move the clock, and a small HTTP client.
+#![allow(dead_code, reason = "each test module uses a different part of the helpers")]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

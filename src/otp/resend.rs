@@ -3,7 +3,7 @@
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::otp::session::Opened;
-use crate::otp::token::TokenList;
+use crate::otp::token::{Token, TokenList};
 use crate::otp::{OtpService, Outcome, SessionState};
 use crate::plugin::Delivery;
 
@@ -18,12 +18,11 @@ impl OtpService {
             Ok(list) => list,
             Err(outcome) => return outcome,
         };
-        let current = list.tokens.last().ok_or(());
-        let allowed = current.is_ok_and(|t| {
-            !t.is_blocked()
-                && !(self.policy.only_one_resend && t.resent)
-                && t.resend_block.is_none_or(|rb| now >= rb)
-        });
+        let used_up = |t: &Token| t.is_blocked() || (self.policy.only_one_resend && t.resent);
+        let allowed = list
+            .tokens
+            .last()
+            .is_some_and(|t| !used_up(t) && t.resend_block.is_none_or(|rb| now >= rb));
         if !allowed {
             return Outcome::keep(Error::ResentNotAllowed);
         }

@@ -1,6 +1,9 @@
 //! Spawns the real server (the library's router on a random port) with fakes that
 //! let a test read the codes sent and move the clock, and a small HTTP client.
-#![allow(dead_code, reason = "each test module uses a different part of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test module uses a different part of the helpers"
+)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,7 +43,10 @@ pub struct RecordingSender {
 
 impl RecordingSender {
     fn new() -> Self {
-        Self { sent: Mutex::new(Vec::new()), mode: Mutex::new(SendMode::Deliver) }
+        Self {
+            sent: Mutex::new(Vec::new()),
+            mode: Mutex::new(SendMode::Deliver),
+        }
     }
 
     /// Changes what happens to the next messages.
@@ -55,7 +61,10 @@ impl RecordingSender {
 
     /// The last code delivered.
     pub fn last_code(&self) -> String {
-        self.sent().last().map(|(_, c)| c.clone()).expect("a code was sent")
+        self.sent()
+            .last()
+            .map(|(_, c)| c.clone())
+            .expect("a code was sent")
     }
 
     /// The last code delivered to `credential` (its canonical text).
@@ -146,7 +155,8 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON (panics if it is not).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
     }
 
     /// The `error` code of a JSON error body.
@@ -180,8 +190,17 @@ impl Reply {
     /// Asserts an error with `status` and `code` in the JSON error shape.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!((self.status, self.error().as_str()), (status, code), "body: {}", self.text);
-        assert!(self.json()["message"].is_string(), "message missing: {}", self.text);
+        assert_eq!(
+            (self.status, self.error().as_str()),
+            (status, code),
+            "body: {}",
+            self.text
+        );
+        assert!(
+            self.json()["message"].is_string(),
+            "message missing: {}",
+            self.text
+        );
     }
 }
 
@@ -217,7 +236,9 @@ impl TestApp {
         };
         let state = AppState::new(&config, plugins, clock.clone() as Arc<dyn Clock>);
         let app = router::<()>(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("server runs");
@@ -250,7 +271,11 @@ impl TestApp {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.expect("body");
-        Reply { status, headers, text }
+        Reply {
+            status,
+            headers,
+            text,
+        }
     }
 
     /// `POST path` with the session cookie (if any).
@@ -299,7 +324,9 @@ impl TestApp {
 
     /// Starts a session for `{"email": email}`; returns the cookie and the code sent.
     pub async fn session(&self, email: &str) -> (String, String) {
-        let r = self.create_json(None, &serde_json::json!({ "email": email })).await;
+        let r = self
+            .create_json(None, &serde_json::json!({ "email": email }))
+            .await;
         assert_eq!(r.status, 200, "create failed: {}", r.text);
         let cookie = r.cookie().expect("create sets the cookie");
         (cookie, self.sender.last_code())

@@ -9,3 +9,4 @@
 
 mod helpers;
 mod smoke;
+mod openapi;

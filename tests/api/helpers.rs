@@ -19,6 +19,57 @@ use secure_otp_server::plugin::{
     MemoryKms, OtpMessage, Plugins, RandomGenerator, Sender,
 };
 use secure_otp_server::{AppState, Clock, Config, ManualClock, Timestamp, router};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The development settings the original's test mode used (resend and invalid blocks of 3 s).
+pub const TEST_MODE: [(&str, &str); 2] = [
+    ("OTP_RESEND_BLOCK_SECONDS", "3"),
+    ("OTP_INVALID_BLOCK_SECONDS", "3"),
+];
+
+/// The production settings (the log sender chosen explicitly; tests use the recording sender anyway).
+pub const PRODUCTION: [(&str, &str); 2] = [("ENVIRONMENT", "production"), ("OTP_SENDER", "log")];
+
+/// The bytes of a cookie value (unpadded base64url).
+pub fn decode_cookie(value: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .expect("a cookie value is base64url")
+}
+
+/// A cookie value from its bytes.
+pub fn encode_cookie(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The 8-byte key id a cookie names (after the version byte).
+pub fn key_id_of(cookie: &str) -> Vec<u8> {
+    decode_cookie(cookie)[1..9].to_vec()
+}
+
+/// An ISO-8601 instant `seconds` after [`START`], as the API writes it.
+pub fn iso_at(seconds: f64) -> String {
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "small test values"
+    )]
+    let ms = START.as_millis() + (seconds * 1000.0).round() as u64;
+    Timestamp::from_millis(ms).to_iso8601()
+}
+
+/// A reply read from a raw TCP exchange.
+#[derive(Debug)]
+pub struct RawReply {
+    /// Status code (0 if no status line came back).
+    pub status: u16,
+    /// Header block, lower-cased.
+    pub head: String,
+    /// Body (undecoded).
+    pub body: String,
+}
 
 /// A fixed, round start time: 2026-11-25T12:00:00.000Z.
 pub const START: Timestamp = Timestamp::from_millis(1_795_089_600_000);
@@ -182,6 +233,50 @@ impl Reply {
         })
     }
 
+    /// The first `Set-Cookie` header in full.
+    pub fn set_cookie_header(&self) -> Option<String> {
+        self.set_cookies().into_iter().next()
+    }
+
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ascii").to_owned())
+    }
+
+    /// Every value of a header, joined with `, `.
+    pub fn header_all(&self, name: &str) -> String {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().expect("ascii"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Asserts an error that also deletes the session cookie.
+    #[track_caller]
+    pub fn assert_error_clearing(&self, status: u16, code: &str) {
+        self.assert_error(status, code);
+        assert!(
+            self.clears_cookie(),
+            "cookie not cleared: {:?}",
+            self.set_cookies()
+        );
+    }
+
+    /// Asserts an error that leaves the client's cookie alone (no `Set-Cookie`).
+    #[track_caller]
+    pub fn assert_error_keeping(&self, status: u16, code: &str) {
+        self.assert_error(status, code);
+        assert!(
+            self.set_cookies().is_empty(),
+            "unexpected Set-Cookie: {:?}",
+            self.set_cookies()
+        );
+    }
+
     /// Whether the response deletes the session cookie.
     pub fn clears_cookie(&self) -> bool {
         self.set_cookies().iter().any(|c| c.contains("Max-Age=0"))
@@ -330,6 +425,71 @@ impl TestApp {
         assert_eq!(r.status, 200, "create failed: {}", r.text);
         let cookie = r.cookie().expect("create sets the cookie");
         (cookie, self.sender.last_code())
+    }
+
+    /// How many codes have been sent so far.
+    pub fn sent_count(&self) -> usize {
+        self.sender.sent().len()
+    }
+
+    /// Starts a session from a JSON credential; returns the cookie and the code sent.
+    pub async fn session_json(&self, body: &serde_json::Value) -> (String, String) {
+        let r = self.create_json(None, body).await;
+        assert_eq!(r.status, 200, "create failed: {}", r.text);
+        (
+            r.cookie().expect("create sets the cookie"),
+            self.sender.last_code(),
+        )
+    }
+
+    /// A request with an arbitrary raw `Cookie` header (no name added).
+    pub fn post_raw_cookie(&self, path: &str, cookie_header: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", cookie_header.to_owned())
+    }
+
+    /// Seals `plaintext` exactly as the server would (current key, this cookie name):
+    /// an authentic cookie holding whatever bytes a test wants.
+    pub async fn forge(&self, plaintext: &[u8]) -> String {
+        let (id, kek) = self.kms.current(self.clock.now()).await.expect("key");
+        secure_otp_server::crypto::seal(id, &kek, &self.cookie_name, plaintext)
+    }
+
+    /// Sends raw bytes over a new TCP connection and reads the reply until the server
+    /// closes it. Writing and reading run together, so an early answer (413) is read
+    /// even if the server stops reading the body.
+    pub async fn raw(&self, request: Vec<u8>) -> RawReply {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let (mut rd, mut wr) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(&request).await;
+            let _ = wr.flush().await;
+            wr
+        });
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match rd.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        drop(writer.await);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        RawReply {
+            status,
+            head: head.to_ascii_lowercase(),
+            body: body.to_owned(),
+        }
     }
 
     /// A well-formed code that differs from `code`.

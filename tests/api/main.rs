@@ -8,5 +8,6 @@
 )]
 
 mod helpers;
-mod smoke;
 mod openapi;
+mod original_suite;
+mod smoke;

@@ -356,6 +356,39 @@ mod tests {
         assert!(TokenList::decode(&list(&["a"]).encode(), &p, &other_format, NOW).is_err());
     }
 
+    /// A cheap stand-in for fuzzing: mutated and random inputs never panic and
+    /// anything accepted re-encodes to the same bytes.
+    #[test]
+    fn arbitrary_bytes_never_panic_the_decoder() {
+        use rand::RngExt as _;
+        let (p, f) = (OtpPolicy::default(), CodeFormat::original());
+        let seed = list(&["a@b.c", "x,y|z", "ü"]).encode();
+        let mut rng = rand::rng();
+        for round in 0..20_000 {
+            let mut bytes = if round % 4 == 0 {
+                (0..rng.random_range(0..200))
+                    .map(|_| rng.random::<u8>())
+                    .collect()
+            } else {
+                seed.clone()
+            };
+            for _ in 0..rng.random_range(1..4) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let i = rng.random_range(0..bytes.len());
+                match rng.random_range(0..3) {
+                    0 => bytes[i] ^= 1 << rng.random_range(0..8),
+                    1 => bytes.truncate(i),
+                    _ => bytes.insert(i, rng.random()),
+                }
+            }
+            if let Ok(l) = TokenList::decode(&bytes, &p, &f, NOW) {
+                assert_eq!(l.encode(), bytes);
+            }
+        }
+    }
+
     #[test]
     fn max_encoded_len_bounds_the_encoding() {
         let p = OtpPolicy::default();

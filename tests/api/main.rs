@@ -8,6 +8,7 @@
 )]
 
 mod helpers;
+mod multi_credential;
 mod openapi;
 mod original_suite;
 mod smoke;

@@ -71,7 +71,7 @@ pub struct RawReply {
     pub body: String,
 }
 
-/// A fixed, round start time: 2026-11-25T12:00:00.000Z.
+/// A fixed, round start time: 2026-11-19T12:00:00.000Z (a Thursday).
 pub const START: Timestamp = Timestamp::from_millis(1_795_089_600_000);
 
 /// What the recording sender does with the next messages.

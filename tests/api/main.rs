@@ -7,8 +7,12 @@
     reason = "test code fails loudly by design"
 )]
 
+mod create;
+mod expiry;
 mod helpers;
 mod multi_credential;
 mod openapi;
 mod original_suite;
+mod resend;
 mod smoke;
+mod verify;

@@ -16,3 +16,5 @@ mod original_suite;
 mod resend;
 mod smoke;
 mod verify;
+mod replay_and_concurrency;
+mod tampering;

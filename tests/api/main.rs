@@ -18,3 +18,6 @@ mod smoke;
 mod verify;
 mod replay_and_concurrency;
 mod tampering;
+mod http_surface;
+mod kek_rotation;
+mod production;

@@ -21,3 +21,4 @@ mod tampering;
 mod http_surface;
 mod kek_rotation;
 mod production;
+mod awkward_credentials;

@@ -22,3 +22,4 @@ mod http_surface;
 mod kek_rotation;
 mod production;
 mod awkward_credentials;
+mod binary;

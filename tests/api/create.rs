@@ -210,3 +210,42 @@ async fn a_garbage_cookie_on_create_starts_a_fresh_session() {
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
 }
+
+#[tokio::test]
+async fn hostile_bodies_are_invalid_credentials_not_crashes() {
+    let app = TestApp::spawn().await;
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    let many_fields = "a=1&".repeat(20_000);
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("application/json", deep.into_bytes()),
+        ("application/json", b"{\"a\":\xff\xfe}".to_vec()),
+        ("application/json", b"\"\xc3\x28\"".to_vec()),
+        ("application/json", b"{\"a\":1}{\"b\":2}".to_vec()),
+        ("application/json", b"1e999999".to_vec()),
+        (
+            "application/x-www-form-urlencoded",
+            many_fields.into_bytes(),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"%ff%fe=%c3%28".to_vec(),
+        ),
+    ];
+    for (ct, body) in bodies {
+        let r = app
+            .send(
+                app.post("/api/otp/create", None)
+                    .header("content-type", ct)
+                    .body(body),
+            )
+            .await;
+        assert!(r.status < 500, "{ct}: {} {}", r.status, r.text);
+        if r.status != 200 {
+            r.assert_error_keeping(400, "CREDENTIAL:INVALID");
+        }
+    }
+    let health = app
+        .send(app.client.get(format!("{}/health", app.base)))
+        .await;
+    assert_eq!(health.text, "OK");
+}

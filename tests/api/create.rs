@@ -249,3 +249,25 @@ async fn hostile_bodies_are_invalid_credentials_not_crashes() {
         .await;
     assert_eq!(health.text, "OK");
 }
+
+#[tokio::test]
+async fn a_full_id_store_is_a_503_until_dead_ids_can_be_swept() {
+    let app = TestApp::spawn_with_id_capacity(&[], 2).await;
+    let (a, code_a) = app.session("a@example.com").await;
+    let _ = app.session("b@example.com").await;
+    let r = app
+        .create_json(None, &json!({"email": "c@example.com"}))
+        .await;
+    r.assert_error_keeping(503, "SERVER");
+    assert!(r.header("retry-after").is_some());
+    // Live sessions keep working (a rewrite replaces an id, it does not add one).
+    let r = app.verify(Some(&a), &app.wrong_code(&code_a)).await;
+    r.assert_error(403, "OTP:INCORRECT");
+    // Once the old ids are dead, they are swept to make room.
+    app.advance(181.0);
+    let r = app
+        .create_json(None, &json!({"email": "c@example.com"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(app.ids.len() <= 2);
+}

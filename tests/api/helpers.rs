@@ -307,6 +307,11 @@ impl TestApp {
 
     /// A server configured by these environment variables (on top of the defaults).
     pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
+        Self::spawn_with_id_capacity(vars, 100_000).await
+    }
+
+    /// A server whose in-memory ID store holds at most `capacity` live IDs.
+    pub async fn spawn_with_id_capacity(vars: &[(&str, &str)], capacity: usize) -> Self {
         let config = Arc::new(
             Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
                 .expect("test configuration is valid"),
@@ -314,7 +319,7 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(START));
         let sender = Arc::new(RecordingSender::new());
         let final_action = Arc::new(CountingFinalAction::default());
-        let ids = Arc::new(MemoryIdStore::new(100_000));
+        let ids = Arc::new(MemoryIdStore::new(capacity));
         let retention = config.policy.max_age + Duration::from_secs(1);
         let rotation = match &config.kms {
             secure_otp_server::config::KmsConfig::Memory { rotation } => *rotation,

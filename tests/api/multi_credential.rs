@@ -76,6 +76,12 @@ async fn switching_back_to_a_pending_credential_answers_its_state_and_sends_noth
     assert_eq!(r.json()["expires"], crate::helpers::iso_at(180.0));
     assert_eq!(r.json()["resendBlock"], crate::helpers::iso_at(30.0));
     assert!(r.cookie().is_some(), "the reordered list is sealed again");
+    // The cookie itself lives as long as the session's longest token (B, t=190).
+    let set = r.set_cookie_header().expect("set-cookie");
+    assert!(
+        set.contains("Expires=Thu, 19 Nov 2026 12:03:10 GMT"),
+        "{set}"
+    );
 }
 
 #[tokio::test]

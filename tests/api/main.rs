@@ -7,19 +7,19 @@
     reason = "test code fails loudly by design"
 )]
 
+mod awkward_credentials;
+mod binary;
 mod create;
 mod expiry;
 mod helpers;
+mod http_surface;
+mod kek_rotation;
 mod multi_credential;
 mod openapi;
 mod original_suite;
+mod production;
+mod replay_and_concurrency;
 mod resend;
 mod smoke;
-mod verify;
-mod replay_and_concurrency;
 mod tampering;
-mod http_surface;
-mod kek_rotation;
-mod production;
-mod awkward_credentials;
-mod binary;
+mod verify;

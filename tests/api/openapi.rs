@@ -54,7 +54,8 @@ fn all_errors() -> Vec<Error> {
 #[test]
 fn the_documented_error_codes_are_exactly_the_servers() {
     let spec = spec();
-    let documented: BTreeSet<String> = spec["components"]["schemas"]["ErrorResponse"]["properties"]["error"]["enum"]
+    let documented: BTreeSet<String> = spec["components"]["schemas"]["ErrorResponse"]["properties"]
+        ["error"]["enum"]
         .as_array()
         .expect("enum")
         .iter()
@@ -63,7 +64,9 @@ fn the_documented_error_codes_are_exactly_the_servers() {
     let actual: BTreeSet<String> = all_errors().iter().map(|e| e.code().to_owned()).collect();
     assert_eq!(documented, actual);
     for e in all_errors() {
-        let status = spec["x-error-statuses"][e.code()].as_u64().expect("status documented");
+        let status = spec["x-error-statuses"][e.code()]
+            .as_u64()
+            .expect("status documented");
         if e.code() == "SERVER" {
             assert!(matches!(e.status().as_u16(), 500 | 503));
         } else {
@@ -79,13 +82,19 @@ fn each_operation_documents_its_codes_under_their_status() {
     for (path, item) in spec["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("operation") {
             for (status, response) in op["responses"].as_object().expect("responses") {
-                let Some(examples) = response["content"]["application/json"]["examples"].as_object() else {
+                let Some(examples) =
+                    response["content"]["application/json"]["examples"].as_object()
+                else {
                     continue;
                 };
                 for example in examples.values() {
                     let code = example["value"]["error"].as_str().expect("code");
                     let expected = statuses[code].as_u64().expect("known code");
-                    assert_eq!(status.parse::<u64>().ok(), Some(expected), "{method} {path}: {code}");
+                    assert_eq!(
+                        status.parse::<u64>().ok(),
+                        Some(expected),
+                        "{method} {path}: {code}"
+                    );
                     let message = all_errors()
                         .into_iter()
                         .find(|e| e.code() == code)
@@ -107,20 +116,42 @@ async fn every_documented_route_answers_and_no_other_does() {
         for method in item.as_object().expect("operation").keys() {
             documented.insert((method.to_uppercase(), path.clone()));
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let r = app.send(app.client.request(m, format!("{}{path}", app.base))).await;
-            assert_ne!(r.status, 404, "{method} {path} is documented but not routed");
+            let r = app
+                .send(app.client.request(m, format!("{}{path}", app.base)))
+                .await;
+            assert_ne!(
+                r.status, 404,
+                "{method} {path} is documented but not routed"
+            );
         }
     }
-    let paths = ["/", "/api", "/api/otp", "/api/otp/create/", "/api/otp/other", "/healthz", "/api/otp/verify/x"];
+    let paths = [
+        "/",
+        "/api",
+        "/api/otp",
+        "/api/otp/create/",
+        "/api/otp/other",
+        "/healthz",
+        "/api/otp/verify/x",
+    ];
     let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
-    for path in paths.iter().map(|p| p.to_string()).chain(spec["paths"].as_object().expect("paths").keys().cloned()) {
+    for path in paths
+        .iter()
+        .map(|p| p.to_string())
+        .chain(spec["paths"].as_object().expect("paths").keys().cloned())
+    {
         for method in methods {
             if documented.contains(&(method.to_owned(), path.clone())) {
                 continue;
             }
             let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-            let r = app.send(app.client.request(m, format!("{}{path}", app.base))).await;
-            assert_eq!(r.status, 404, "{method} {path} answers but is not documented");
+            let r = app
+                .send(app.client.request(m, format!("{}{path}", app.base)))
+                .await;
+            assert_eq!(
+                r.status, 404,
+                "{method} {path} answers but is not documented"
+            );
             assert!(r.text.is_empty());
         }
     }
@@ -130,10 +161,16 @@ fn assert_fits(schema: &Value, body: &Value) {
     let object = body.as_object().expect("an object body");
     let properties = schema["properties"].as_object().expect("properties");
     for key in object.keys() {
-        assert!(properties.contains_key(key), "undocumented field {key} in {body}");
+        assert!(
+            properties.contains_key(key),
+            "undocumented field {key} in {body}"
+        );
     }
     for required in schema["required"].as_array().expect("required") {
-        assert!(object.contains_key(required.as_str().expect("name")), "missing {required} in {body}");
+        assert!(
+            object.contains_key(required.as_str().expect("name")),
+            "missing {required} in {body}"
+        );
     }
 }
 
@@ -142,7 +179,9 @@ async fn real_responses_fit_the_documented_schemas() {
     let app = TestApp::spawn_with(&[("OTP_ATTEMPTS_BLOCK", "2")]).await;
     let spec = spec();
     let schemas = &spec["components"]["schemas"];
-    let created = app.create_json(None, &serde_json::json!({"email": "s@example.com"})).await;
+    let created = app
+        .create_json(None, &serde_json::json!({"email": "s@example.com"}))
+        .await;
     assert_fits(&schemas["OtpSessionState"], &created.json());
     let cookie = created.cookie().expect("cookie");
     let code = app.sender.last_code();
@@ -155,6 +194,14 @@ async fn real_responses_fit_the_documented_schemas() {
     let ok = app.verify(Some(&cookie), &code).await;
     assert_eq!(ok.status, 200);
     assert_fits(&schemas["Verified"], &ok.json());
-    let pattern = schemas["VerifyForm"]["properties"]["otp"]["pattern"].as_str().expect("pattern");
-    assert_eq!(pattern, app.config.code_format.pattern().replace("0123456789abcdefghijklmnopqrstuvwxyz", "0-9a-z"));
+    let pattern = schemas["VerifyForm"]["properties"]["otp"]["pattern"]
+        .as_str()
+        .expect("pattern");
+    assert_eq!(
+        pattern,
+        app.config
+            .code_format
+            .pattern()
+            .replace("0123456789abcdefghijklmnopqrstuvwxyz", "0-9a-z")
+    );
 }

@@ -7,5 +7,6 @@
     reason = "test code fails loudly by design"
 )]
 
+mod delivery;
 mod helpers;
 mod smoke;

@@ -339,6 +339,6 @@ pub fn smtp_vars(port: &str, tls: &'static str) -> Vec<(&'static str, String)> {
 }
 
 /// `(&str, &str)` pairs for [`DeliveryApp::spawn`].
-pub fn pairs(vars: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+pub fn pairs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 # (Real servers the tests start are added here: redis-server, an SMTP server, ...)
+# The delivery tests run a real SMTP server: Python 3 with aiosmtpd (tests/smtp_sink.py).
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-aiosmtpd)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -13,6 +15,13 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "missing packages: ${need_apt[*]} (install them, or run as root)" >&2
     exit 1
   fi
+fi
+
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  python3 -m pip install --quiet aiosmtpd >/dev/null 2>&1 \
+    || python3 -m pip install --quiet --break-system-packages aiosmtpd >/dev/null 2>&1 \
+    || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd >/dev/null; } \
+    || { echo "cannot install aiosmtpd (pip install aiosmtpd)" >&2; exit 1; }
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

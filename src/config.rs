@@ -15,6 +15,9 @@ use crate::otp::OtpPolicy;
 use crate::otp::token::max_encoded_len;
 use crate::plugin::CodeFormat;
 
+pub mod delivery;
+pub use delivery::{DeliveryConfig, SmtpConfig, SmtpTls, WebhookConfig};
+
 /// Browsers keep a cookie only if its name and value fit in this many bytes.
 pub const BROWSER_COOKIE_LIMIT: usize = 4096;
 /// The cookie-name prefix used in production (`__Host-` forces `Secure`, `Path=/`, no `Domain`).
@@ -34,6 +37,10 @@ pub enum Environment {
 pub enum SenderKind {
     /// Print codes to stdout (development).
     Log,
+    /// E-mail over SMTP (`SMTP_*`).
+    Smtp,
+    /// A signed HTTPS POST to `OTP_WEBHOOK_URL` (SMS, WhatsApp, voice gateways).
+    Webhook,
 }
 
 /// Which credential schema parses create bodies (`OTP_CREDENTIAL`).
@@ -43,6 +50,10 @@ pub enum CredentialKind {
     Json,
     /// `{"email": "<valid address>"}`.
     Email,
+    /// `{"phone": "<E.164 number>"}`, normalised to E.164.
+    Phone,
+    /// Either of the two: `{"email": ...}` or `{"phone": ...}`.
+    EmailOrPhone,
 }
 
 /// Where key-encryption keys come from (`OTP_KMS`).
@@ -96,11 +107,17 @@ pub struct Config {
     pub environment: Environment,
     /// `CORS_ORIGIN`: comma-separated origins allowed to call with credentials (default: none).
     pub cors_origins: Vec<String>,
-    /// `OTP_SENDER`: `log` (default in development).
+    /// `OTP_SENDER`: `log` (default in development), `smtp`, `webhook`, or a
+    /// comma-separated list (`smtp,webhook`); this is the first one listed.
     pub sender: SenderKind,
+    /// Every sender listed in `OTP_SENDER`, in order: e-mail credentials go to `smtp`,
+    /// phone credentials to `webhook`, anything else to the first (see [`delivery`]).
+    pub senders: Vec<SenderKind>,
+    /// Sender settings: product name, templates, `SMTP_*`, `OTP_WEBHOOK_*`.
+    pub delivery: DeliveryConfig,
     /// Whether `OTP_SENDER` was set explicitly.
     pub sender_explicit: bool,
-    /// `OTP_CREDENTIAL`: `json` (default) or `email`.
+    /// `OTP_CREDENTIAL`: `json` (default), `email`, `phone` or `email_or_phone`.
     pub credential: CredentialKind,
     /// `OTP_LENGTH` (10) and `OTP_ALPHABET` (`0-9a-z`).
     pub code_format: CodeFormat,
@@ -281,20 +298,28 @@ impl Parser<'_> {
         let environment = self.environment();
         let cors_origins = self.cors_origins();
         let sender_explicit = self.get("OTP_SENDER").is_some();
-        let sender = self.choice("OTP_SENDER", SenderKind::Log, &[("log", SenderKind::Log)]);
+        let senders = self.senders();
+        let sender = senders.first().copied().unwrap_or(SenderKind::Log);
         if environment == Environment::Production && !sender_explicit {
             self.errors.push(
                 "OTP_SENDER is unset in production: the development `log` sender would print codes \
-                 to stdout. Set OTP_SENDER=log explicitly if that is really wanted."
+                 to stdout. Set OTP_SENDER=smtp (with SMTP_HOST, SMTP_FROM and, if needed, \
+                 SMTP_USERNAME and SMTP_PASSWORD or SMTP_PASSWORD_FILE) to send e-mail, \
+                 OTP_SENDER=webhook (with OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET or \
+                 OTP_WEBHOOK_SECRET_FILE) for SMS, WhatsApp or voice, OTP_SENDER=smtp,webhook \
+                 for both, or OTP_SENDER=log explicitly if printing codes is really wanted."
                     .into(),
             );
         }
+        let delivery = self.delivery(&senders);
         let credential = self.choice(
             "OTP_CREDENTIAL",
             CredentialKind::Json,
             &[
                 ("json", CredentialKind::Json),
                 ("email", CredentialKind::Email),
+                ("phone", CredentialKind::Phone),
+                ("email_or_phone", CredentialKind::EmailOrPhone),
             ],
         );
         let code_format = self.code_format();
@@ -309,6 +334,8 @@ impl Parser<'_> {
             environment,
             cors_origins,
             sender,
+            senders,
+            delivery,
             sender_explicit,
             credential,
             code_format,

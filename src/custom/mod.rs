@@ -19,7 +19,7 @@ pub fn plugins(config: &Config, clock: &Arc<dyn Clock>) -> Result<Plugins, Strin
     Ok(Plugins {
         generator: generator::generator(config),
         credential: credential::schema(config),
-        sender: sender::sender(config),
+        sender: sender::sender(config, clock)?,
         ids: ids::store(config, clock),
         kms: kms::kms(config)?,
         final_action: final_action::final_action(config),

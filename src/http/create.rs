@@ -6,7 +6,7 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use crate::error::Error;
-use crate::http::{AppState, body, state_response};
+use crate::http::{AppState, body, locale, state_response};
 
 /// Parses the credential, then runs the create flow.
 pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -19,6 +19,10 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Byte
     let Some(credential) = credential else {
         return app.respond_error(Error::CredentialInvalid);
     };
-    let outcome = app.service.create(cookie.as_deref(), credential, now).await;
+    let locale = locale(&headers);
+    let outcome = app
+        .service
+        .create(cookie.as_deref(), credential, &locale, now)
+        .await;
     app.respond(outcome, cookie.is_some(), state_response)
 }

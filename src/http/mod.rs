@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Environment};
 use crate::error::Error;
 use crate::otp::{CookieUpdate, OtpService, Outcome, SessionState};
-use crate::plugin::{CredentialSchema, FinalAction, Plugins};
+use crate::plugin::{CredentialSchema, FinalAction, Locale, Plugins};
 pub use cookie::CookieSettings;
 
 /// Everything a request needs; cheap to clone.
@@ -108,6 +108,15 @@ struct StateBody {
     resend_block: Option<String>,
     #[serde(rename = "otpBlock", skip_serializing_if = "Option::is_none")]
     otp_block: Option<String>,
+}
+
+/// The client's languages, from `Accept-Language` (for the message sent).
+fn locale(headers: &axum::http::HeaderMap) -> Locale {
+    Locale::from_accept_language(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 fn state_response(s: SessionState) -> Response {

@@ -4,13 +4,16 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use crate::http::{AppState, state_response};
+use crate::http::{AppState, locale, state_response};
 
 /// Runs the resend flow; any body is ignored.
 pub async fn handler(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let app = &app.0;
     let now = app.clock.now();
     let cookie = app.cookies.read(&headers);
-    let outcome = app.service.resend(cookie.as_deref(), now).await;
+    let outcome = app
+        .service
+        .resend(cookie.as_deref(), &locale(&headers), now)
+        .await;
     app.respond(outcome, cookie.is_some(), state_response)
 }

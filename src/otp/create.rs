@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::otp::session::Opened;
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{OtpService, Outcome, SessionState};
-use crate::plugin::{Credential, Delivery, OtpMessage};
+use crate::plugin::{Credential, Delivery, Locale, OtpMessage};
 
 impl OtpService {
     /// Sends a code to `credential`, in the cookie's session when it has one.
@@ -13,10 +13,15 @@ impl OtpService {
     /// * no cookie, a cookie we cannot open, or one whose tokens all expired: a fresh session;
     /// * a credential already pending: switch to it (nothing is sent);
     /// * a new credential: added, unless the session is full (`TOO_MANY_CREDENTIALS`).
+    ///
+    /// `locale` (the client's languages) picks the message's language. If the sender
+    /// refuses the credential (`CREDENTIAL_INVALID`) or fails (`Unavailable`), the new
+    /// code is not stored: nothing of it remains usable.
     pub async fn create(
         &self,
         cookie: Option<&str>,
         credential: Credential,
+        locale: &Locale,
         now: Timestamp,
     ) -> Outcome<SessionState> {
         if credential.len() > self.policy.max_credential_len {
@@ -24,22 +29,27 @@ impl OtpService {
         }
         match self.open(cookie, now).await {
             Err(e) => Outcome::keep(e),
-            Ok(Opened::Missing | Opened::Unreadable) => self.fresh(credential, now).await,
+            Ok(Opened::Missing | Opened::Unreadable) => self.fresh(credential, locale, now).await,
             Ok(Opened::Malformed) => Outcome::clear(Error::InvalidCookie),
             Ok(Opened::List(mut list)) => {
                 list.tokens.retain(|t| t.is_live(now));
                 if list.tokens.is_empty() {
-                    return self.fresh(credential, now).await;
+                    return self.fresh(credential, locale, now).await;
                 }
-                self.add_or_switch(list, credential, now).await
+                self.add_or_switch(list, credential, locale, now).await
             }
         }
     }
 
-    async fn fresh(&self, credential: Credential, now: Timestamp) -> Outcome<SessionState> {
+    async fn fresh(
+        &self,
+        credential: Credential,
+        locale: &Locale,
+        now: Timestamp,
+    ) -> Outcome<SessionState> {
         let code = self.generator.generate();
         let token = Token::new(credential, code, now, &self.policy);
-        match self.deliver(&token).await {
+        match self.deliver(&token, locale, now).await {
             Ok(Delivery::Sent) => {}
             Ok(Delivery::Rejected) => return Outcome::keep(Error::CredentialInvalid),
             Err(e) => return Outcome::keep(e),
@@ -60,6 +70,7 @@ impl OtpService {
         &self,
         mut list: TokenList,
         credential: Credential,
+        locale: &Locale,
         now: Timestamp,
     ) -> Outcome<SessionState> {
         let matched = list.tokens.iter().position(|t| t.credential == credential);
@@ -84,7 +95,7 @@ impl OtpService {
         }
         let token = Token::new(credential, self.generator.generate(), now, &self.policy);
         // The ID is already spent: on failure the unchanged list goes back under the new ID.
-        let result = match self.deliver(&token).await {
+        let result = match self.deliver(&token, locale, now).await {
             Ok(Delivery::Sent) => {
                 let state = SessionState::of(&token);
                 list.tokens.push(token);
@@ -96,8 +107,14 @@ impl OtpService {
         self.sealed(&list, now, result).await
     }
 
-    /// Hands `token`'s code to the sender.
-    pub(super) async fn deliver(&self, token: &Token) -> Result<Delivery, Error> {
+    /// Hands `token`'s code to the sender. Failures are logged with the credential
+    /// masked, never the code.
+    pub(super) async fn deliver(
+        &self,
+        token: &Token,
+        locale: &Locale,
+        now: Timestamp,
+    ) -> Result<Delivery, Error> {
         let Some(code) = &token.otp else {
             return Ok(Delivery::Rejected);
         };
@@ -105,12 +122,20 @@ impl OtpService {
             credential: &token.credential,
             code,
             expires: token.expires,
+            valid_for: std::time::Duration::from_millis(token.expires.millis_since(now)),
+            locale,
         };
-        let delivery = self.sender.send(&message).await?;
-        if delivery == Delivery::Rejected {
-            tracing::info!(credential = %token.credential.masked(), "the sender refused a credential");
+        match self.sender.send(&message).await {
+            Ok(Delivery::Sent) => Ok(Delivery::Sent),
+            Ok(Delivery::Rejected) => {
+                tracing::info!(credential = %token.credential.masked(), "the sender refused a credential");
+                Ok(Delivery::Rejected)
+            }
+            Err(e) => {
+                tracing::warn!(credential = %token.credential.masked(), error = %e, "delivery failed");
+                Err(e.into())
+            }
         }
-        Ok(delivery)
     }
 
     /// Seals `list` and pairs the cookie with `result`; a sealing failure clears

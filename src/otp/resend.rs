@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::otp::session::Opened;
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{OtpService, Outcome, SessionState};
-use crate::plugin::Delivery;
+use crate::plugin::{Delivery, Locale};
 
 impl OtpService {
     /// Sends a new code to the current credential.
@@ -13,7 +13,18 @@ impl OtpService {
     /// Refused (`RESENT_NOT_ALLOWED`) while the resend block runs, for a blocked token,
     /// and, with `only_one_resend`, after the first resend. Attempts and a pending
     /// verification block carry over to the new code.
-    pub async fn resend(&self, cookie: Option<&str>, now: Timestamp) -> Outcome<SessionState> {
+    ///
+    /// If delivery fails, refused (`CREDENTIAL_INVALID`) or unavailable (503), the
+    /// token is blocked: the previous code stops working too and the new one was
+    /// never stored, so no usable code remains (a code that may have reached the
+    /// person after a timeout must not work). The client starts over with a new
+    /// session once this one expires, or without the cookie.
+    pub async fn resend(
+        &self,
+        cookie: Option<&str>,
+        locale: &Locale,
+        now: Timestamp,
+    ) -> Outcome<SessionState> {
         let mut list = match self.open_current(cookie, now).await {
             Ok(list) => list,
             Err(outcome) => return outcome,
@@ -39,7 +50,7 @@ impl OtpService {
         let previous = token.clone();
         token.otp = Some(self.generator.generate());
         token.expires = expires;
-        let result = match self.deliver(&token).await {
+        let result = match self.deliver(&token, locale, now).await {
             Ok(Delivery::Sent) => {
                 token.resent = true;
                 token.resend_block = (!self.policy.only_one_resend
@@ -54,6 +65,7 @@ impl OtpService {
             }
             Err(e) => {
                 token = previous;
+                token.block();
                 Err(e)
             }
         };

@@ -130,6 +130,101 @@ impl CredentialSchema for EmailCredential {
     }
 }
 
+/// A phone number in `{"phone": "+34 600 00 00 12"}` (JSON or form), validated with
+/// the `phonenumber` crate; the credential is `{"phone":"<E.164>"}` (`+34600000012`).
+/// The number must start with `+` and its country code: there is no default region.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PhoneCredential;
+
+impl PhoneCredential {
+    /// Validates one number and normalises it to E.164.
+    pub fn number(raw: &str) -> Option<String> {
+        let raw = raw.trim();
+        if !raw.starts_with('+') || raw.len() > 40 {
+            return None;
+        }
+        let parsed = phonenumber::parse(None, raw).ok()?;
+        phonenumber::is_valid(&parsed)
+            .then(|| parsed.format().mode(phonenumber::Mode::E164).to_string())
+    }
+}
+
+impl CredentialSchema for PhoneCredential {
+    fn parse(&self, body: &Value) -> Option<Credential> {
+        let Value::Object(map) = body else {
+            return None;
+        };
+        if map.len() != 1 {
+            return None;
+        }
+        let number = Self::number(map.get("phone")?.as_str()?)?;
+        Credential::new(serde_json::json!({ "phone": number }).to_string())
+    }
+}
+
+/// Either an e-mail address or a phone number: `{"email": ...}` or `{"phone": ...}`,
+/// each validated and normalised as [`EmailCredential`] and [`PhoneCredential`] do.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EmailOrPhoneCredential;
+
+impl CredentialSchema for EmailOrPhoneCredential {
+    fn parse(&self, body: &Value) -> Option<Credential> {
+        EmailCredential
+            .parse(body)
+            .or_else(|| PhoneCredential.parse(body))
+    }
+}
+
+/// Where a credential can be reached, for senders that route by kind.
+///
+/// `Debug` masks the address.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Contact {
+    /// An e-mail address (validated, domain lower-cased).
+    Email(String),
+    /// A phone number in E.164.
+    Phone(String),
+}
+
+impl Contact {
+    /// The address or number.
+    pub fn address(&self) -> &str {
+        match self {
+            Contact::Email(a) | Contact::Phone(a) => a,
+        }
+    }
+}
+
+impl fmt::Debug for Contact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Contact::Email(a) => write!(f, "Email({})", mask(a)),
+            Contact::Phone(a) => write!(f, "Phone({})", mask(a)),
+        }
+    }
+}
+
+impl Credential {
+    /// The e-mail address or phone number in this credential: a JSON object with a
+    /// valid `email` (preferred) or `phone` string field. `None` for anything else.
+    pub fn contact(&self) -> Option<Contact> {
+        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&self.0) else {
+            return None;
+        };
+        if let Some(address) = map
+            .get("email")
+            .and_then(Value::as_str)
+            .and_then(EmailCredential::address)
+        {
+            return Some(Contact::Email(address));
+        }
+        map.get("phone")
+            .and_then(Value::as_str)
+            .and_then(PhoneCredential::number)
+            .map(Contact::Phone)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +292,41 @@ mod tests {
             ),
             "Credential(a***@c***.ef)"
         );
+    }
+    #[test]
+    fn phone_schema_normalises_to_e164() {
+        assert_eq!(
+            text(&PhoneCredential, json!({"phone": " +34 600 00 00 12 "})).as_deref(),
+            Some(r#"{"phone":"+34600000012"}"#)
+        );
+        for v in [
+            json!({"phone": "600000012"}),
+            json!({"phone": "+34 12"}),
+            json!({"phone": "+1 555 0100 abc"}),
+            json!({"email": "a@b.co"}),
+        ] {
+            assert_eq!(text(&PhoneCredential, v.clone()), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn email_or_phone_accepts_either_and_credentials_name_their_contact() {
+        let phone = EmailOrPhoneCredential
+            .parse(&json!({"phone": "+34600000012"}))
+            .expect("phone");
+        assert_eq!(phone.contact(), Some(Contact::Phone("+34600000012".into())));
+        let email = EmailOrPhoneCredential
+            .parse(&json!({"email": "ann@example.com"}))
+            .expect("email");
+        assert_eq!(
+            email.contact(),
+            Some(Contact::Email("ann@example.com".into()))
+        );
+        assert_eq!(EmailOrPhoneCredential.parse(&json!({"x": 1})), None);
+        assert_eq!(
+            format!("{:?}", phone.contact().expect("contact")),
+            "Phone(+34*******12)"
+        );
+        assert_eq!(Credential::new("\"x\"".into()).expect("c").contact(), None);
     }
 }

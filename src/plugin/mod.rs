@@ -12,12 +12,18 @@ pub mod sender;
 
 use std::sync::Arc;
 
-pub use credential::{Credential, CredentialSchema, EmailCredential, JsonCredential};
+pub use credential::{
+    Contact, Credential, CredentialSchema, EmailCredential, EmailOrPhoneCredential, JsonCredential,
+    PhoneCredential,
+};
 pub use final_action::{EchoCredential, FinalAction};
 pub use generator::{CodeFormat, OtpCode, OtpGenerator, RandomGenerator};
 pub use id_store::{IdStore, ListId, MemoryIdStore};
 pub use kms::{Kms, MemoryKms, StaticKms};
-pub use sender::{Delivery, LogSender, OtpMessage, Sender};
+pub use sender::{
+    Delivery, Locale, LogSender, OtpMessage, RoutingSender, Sender, SmtpSender, Templates,
+    WebhookSender,
+};
 
 /// One implementation of each extension point.
 #[derive(Debug, Clone)]

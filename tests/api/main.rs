@@ -10,6 +10,7 @@
 mod awkward_credentials;
 mod binary;
 mod create;
+mod delivery;
 mod expiry;
 mod helpers;
 mod http_surface;

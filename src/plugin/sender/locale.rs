@@ -41,7 +41,7 @@ impl Locale {
             weighted.push((q, tag));
         }
         // A stable sort keeps the header's order among equal weights.
-        weighted.sort_by(|a, b| b.0.cmp(&a.0));
+        weighted.sort_by_key(|w| std::cmp::Reverse(w.0));
         Self {
             tags: weighted
                 .into_iter()

@@ -165,7 +165,10 @@ async fn a_webhook_500_is_a_quick_503_after_bounded_retries_and_no_session() {
     assert!(r.headers.get("retry-after").is_some());
     assert!(r.set_cookies().is_empty(), "no session, so no usable code");
     assert_eq!(receiver.received().len(), 3, "one attempt and two retries");
-    assert!(elapsed < Duration::from_secs(30), "hang guard, not a timing test: took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "hang guard, not a timing test: took {elapsed:?}"
+    );
     // Each attempt is signed afresh and verifies.
     for hook in receiver.received() {
         let (ts, sig) = (

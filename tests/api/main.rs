@@ -18,6 +18,7 @@ mod kek_rotation;
 mod multi_credential;
 mod openapi;
 mod original_suite;
+mod process;
 mod production;
 mod replay_and_concurrency;
 mod resend;

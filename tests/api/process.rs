@@ -1,0 +1,134 @@
+//! The compiled server binary as a child process: started on a free loopback port,
+//! its stdout and stderr read line by line, killed when the test ends.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The server binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_secure-otp-server");
+
+/// How long to wait for an expected line before failing (generous: the machine is shared).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Kills the server when the test ends, however it ends.
+pub struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    /// `http://ADDR` of the running server.
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Removes ANSI escape sequences (there should be none: stdout is a pipe).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn command(vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("RUST_LOG", "info")
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+impl Server {
+    /// Starts the binary on a free loopback port with `vars` and waits for its address.
+    pub fn start(vars: &[(&str, &str)]) -> Self {
+        let mut child = command(&[&[("PORT", "0"), ("HOST", "127.0.0.1")], vars].concat())
+            .spawn()
+            .expect("the binary starts");
+        let (tx, lines) = mpsc::channel();
+        let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().expect("stdout"));
+        let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().expect("stderr"));
+        let readers = [stdout, stderr]
+            .into_iter()
+            .map(|stream| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stream).lines() {
+                        let Ok(line) = line else { break };
+                        if tx.send(strip_ansi(&line)).is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut server = Self {
+            child,
+            lines,
+            readers,
+            base: String::new(),
+        };
+        let line = server.wait_for(|l| l.contains("listening on http://"));
+        assert!(
+            !line.contains('\u{1b}'),
+            "no colour codes when stdout is not a terminal"
+        );
+        let start = line.find("http://").expect("address");
+        let addr: String = line[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '"')
+            .collect();
+        server.base = addr;
+        server
+    }
+
+    /// The next output line matching `pred`.
+    pub fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            match self.lines.recv_timeout(PATIENCE) {
+                Ok(line) if pred(&line) => return line,
+                Ok(_) => {}
+                Err(e) => {
+                    let status = self.child.try_wait();
+                    panic!("no matching output line ({e}); process status {status:?}");
+                }
+            }
+        }
+    }
+
+    /// Stops the server and returns every output line not yet read (stdout and stderr).
+    pub fn stop(&mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        self.drain()
+    }
+
+    /// Every line received so far (without waiting).
+    pub fn drain(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+}

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 # (Real servers the tests start are added here: redis-server, an SMTP server, ...)
+# redis-server (and redis-cli, from redis-tools): the scale-out tests start real ones.
+command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -8,6 +8,8 @@ need_apt=()
 # (Real servers the tests start are added here: redis-server, an SMTP server, ...)
 # The delivery tests run a real SMTP server: Python 3 with aiosmtpd (tests/smtp_sink.py).
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-aiosmtpd)
+# redis-server (and redis-cli, from redis-tools): the scale-out tests start real ones.
+command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

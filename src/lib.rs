@@ -14,6 +14,7 @@
 //! * [`plugin`]: the extension traits (generator, credential schema, sender, ID store,
 //!   KMS, final action) with their in-memory defaults, gathered in [`Plugins`].
 //! * [`http`]: the axum adapter; [`router`] returns a `Router` a host app can nest.
+//! * [`store`]: Redis / Redis Cluster backends of the ID store and the KMS (several instances).
 //! * [`clock`]: time as a value; flows take `now`.
 //! * [`error`]: the one client-facing [`Error`] with its stable codes.
 //!
@@ -27,6 +28,7 @@ pub mod error;
 pub mod http;
 pub mod otp;
 pub mod plugin;
+pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::Config;

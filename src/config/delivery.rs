@@ -152,7 +152,7 @@ impl Parser<'_> {
     }
 
     /// `NAME` or the contents of the file `NAME_FILE`; not both.
-    fn secret(&mut self, name: &str) -> Option<SecretString> {
+    pub(super) fn secret(&mut self, name: &str) -> Option<SecretString> {
         let file_var = format!("{name}_FILE");
         let direct = self.get(name).map(str::to_owned);
         let file = self.get(&file_var).map(str::to_owned);

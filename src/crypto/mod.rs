@@ -24,8 +24,10 @@
 //!
 //! Any decode, length, key, unwrap or tag failure is one opaque [`CryptoError`].
 
+mod at_rest;
 mod keys;
 
+pub use at_rest::{MasterKey, WRAPPED_KEK_LEN, unwrap_kek, wrap_kek};
 pub use keys::{KEY_ID_LEN, KEY_LEN, Kek, KeyId};
 
 use aes_gcm::aead::{AeadInOut, KeyInit};

@@ -1,13 +1,19 @@
-//! ID store: single-use list IDs in memory, swept every `OTP_ID_SWEEP_SECONDS`.
+//! ID store: single-use list IDs in memory (swept every `OTP_ID_SWEEP_SECONDS`), or
+//! in Redis / Redis Cluster (`OTP_ID_STORE=redis`) for several instances.
 
 use std::sync::Arc;
 
 use secure_otp_server::config::IdStoreConfig;
 use secure_otp_server::plugin::{IdStore, MemoryIdStore};
+use secure_otp_server::store::{RedisConnection, RedisIdStore};
 use secure_otp_server::{Clock, Config};
 
 /// The ID store this server uses.
-pub fn store(config: &Config, clock: &Arc<dyn Clock>) -> Arc<dyn IdStore> {
+pub fn store(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    redis: Option<&RedisConnection>,
+) -> Result<Arc<dyn IdStore>, String> {
     match &config.id_store {
         IdStoreConfig::Memory {
             capacity,
@@ -20,7 +26,10 @@ pub fn store(config: &Config, clock: &Arc<dyn Clock>) -> Arc<dyn IdStore> {
                 Arc::clone(clock),
                 *sweep_every,
             ));
-            store
+            Ok(store)
         }
+        IdStoreConfig::Redis => redis
+            .map(|r| Arc::new(RedisIdStore::new(r.clone())) as Arc<dyn IdStore>)
+            .ok_or_else(|| "OTP_ID_STORE=redis needs REDIS_URL or REDIS_CLUSTER_NODES".into()),
     }
 }

@@ -8,6 +8,7 @@ pub mod cookie;
 mod create;
 mod health;
 mod layers;
+mod ready;
 mod resend;
 mod verify;
 
@@ -18,7 +19,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use serde::Serialize;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -27,7 +28,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Environment};
 use crate::error::Error;
 use crate::otp::{CookieUpdate, OtpService, Outcome, SessionState};
-use crate::plugin::{CredentialSchema, FinalAction, Locale, Plugins};
+use crate::plugin::{CredentialSchema, FinalAction, IdStore, Kms, Locale, Plugins};
 pub use cookie::CookieSettings;
 
 /// Everything a request needs; cheap to clone.
@@ -39,6 +40,8 @@ struct Inner {
     service: OtpService,
     credential: Arc<dyn CredentialSchema>,
     final_action: Arc<dyn FinalAction>,
+    ids: Arc<dyn IdStore>,
+    kms: Arc<dyn Kms>,
     cookies: CookieSettings,
     cors_origins: Vec<HeaderValue>,
     production: bool,
@@ -55,6 +58,8 @@ impl AppState {
             service: OtpService::new(config.policy.clone(), cookie_name.clone(), &plugins),
             credential: plugins.credential,
             final_action: plugins.final_action,
+            ids: plugins.ids,
+            kms: plugins.kms,
             cookies: CookieSettings::new(cookie_name, production),
             cors_origins: config
                 .cors_origins
@@ -83,6 +88,7 @@ where
         .route("/api/otp/resend", post(resend::handler))
         .route("/api/otp/verify", post(verify::handler))
         .route("/health", any(health::handler))
+        .route("/ready", get(ready::handler))
         .fallback(layers::not_found)
         .method_not_allowed_fallback(layers::not_found)
         .layer(DefaultBodyLimit::disable())

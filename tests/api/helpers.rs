@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::response::Response as AxumResponse;
 use reqwest::header::{HeaderMap, SET_COOKIE};
+use secure_otp_server::config::KmsConfig;
 use secure_otp_server::error::BackendError;
 use secure_otp_server::plugin::{
     Credential, Delivery, EchoCredential, FinalAction, IdStore, JsonCredential, Kms, MemoryIdStore,
@@ -322,8 +323,8 @@ impl TestApp {
         let ids = Arc::new(MemoryIdStore::new(capacity));
         let retention = config.policy.max_age + Duration::from_secs(1);
         let rotation = match &config.kms {
-            secure_otp_server::config::KmsConfig::Memory { rotation } => *rotation,
-            secure_otp_server::config::KmsConfig::Static { .. } => Duration::from_secs(7_776_000),
+            KmsConfig::Memory { rotation } | KmsConfig::Redis { rotation, .. } => *rotation,
+            KmsConfig::Static { .. } => Duration::from_secs(7_776_000),
         };
         let kms = Arc::new(MemoryKms::new(rotation, retention));
         let plugins = Plugins {

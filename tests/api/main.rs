@@ -9,6 +9,7 @@
 
 mod awkward_credentials;
 mod binary;
+mod contract;
 mod create;
 mod delivery;
 mod expiry;
@@ -16,10 +17,12 @@ mod helpers;
 mod http_surface;
 mod kek_rotation;
 mod multi_credential;
+mod multi_instance;
 mod openapi;
 mod original_suite;
 mod process;
 mod production;
+mod redis_support;
 mod replay_and_concurrency;
 mod resend;
 mod smoke;

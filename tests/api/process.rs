@@ -117,6 +117,18 @@ impl Server {
         }
     }
 
+    /// The next code the `log` sender printed for a credential whose log form
+    /// contains `credential` (for JSON credentials, e.g. `"a@example.com"`).
+    pub fn code_for(&mut self, credential: &str) -> String {
+        let line = self.wait_for(|l| l.contains("credential=") && l.contains(credential));
+        line.split("otp=")
+            .nth(1)
+            .expect("otp= in the log line")
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect()
+    }
+
     /// Stops the server and returns every output line not yet read (stdout and stderr).
     pub fn stop(&mut self) -> Vec<String> {
         let _ = self.child.kill();

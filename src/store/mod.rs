@@ -1,0 +1,29 @@
+//! Backends that implement the plug-in traits on a shared, proven engine: Redis
+//! (one server, `redis://` or `rediss://`) and Redis Cluster.
+//!
+//! Several instances of the server behind one load balancer share their state here:
+//! [`RedisIdStore`] keeps the single-use list IDs, [`RedisKms`] the key-encryption
+//! keys (encrypted under a master key). Both use one [`RedisConnection`]: a single
+//! multiplexed connection (or one per cluster node) that reconnects by itself, with
+//! a bound on connecting and on every command, so a missing Redis makes requests
+//! fail fast with [`BackendError::Unavailable`](crate::error::BackendError) (503)
+//! and never hang.
+//!
+//! Key layout (`<p>` = `REDIS_KEY_PREFIX`, default `otp`):
+//!
+//! | key | value | TTL |
+//! |---|---|---|
+//! | `<p>:id:{<8 hex>}<24 hex>` | the ID's expiry (ms since epoch) | until the expiry |
+//! | `<p>:kek:{kek}:current` | `<key id hex>:<created ms>` | rotation + retention |
+//! | `<p>:kek:{kek}:<key id hex>` | created ms (8 bytes) ‖ KEK encrypted under the master key | rotation + retention |
+//!
+//! The `{...}` parts are Redis Cluster hash tags: keys that one script touches
+//! together hash to one slot.
+
+mod connection;
+mod id_store;
+mod kms;
+
+pub use connection::RedisConnection;
+pub use id_store::RedisIdStore;
+pub use kms::RedisKms;

@@ -1,0 +1,349 @@
+//! Two real processes of our server sharing a real Redis (or a real 3-master Redis
+//! Cluster), as behind a load balancer.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use crate::helpers::Reply;
+use crate::process::Server;
+use crate::redis_support::{
+    Backend, RedisServer, cookie_key_id, master_key, redis_cli, wait_until,
+};
+
+/// A request while Redis is down must be answered within this (hang guard only).
+const FAIL_FAST_BOUND: Duration = Duration::from_secs(5);
+
+/// Two instances, A and B, on one backend, with one master key.
+struct Pair {
+    a: Instance,
+    b: Instance,
+}
+
+struct Instance {
+    process: Server,
+    client: reqwest::Client,
+}
+
+/// The environment of an instance on `backend`: both backends in Redis, no resend
+/// block (so a test can resend at once), plus `extra`.
+fn instance_vars(redis: (&str, String), extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("OTP_ID_STORE".to_owned(), "redis".to_owned()),
+        ("OTP_KMS".to_owned(), "redis".to_owned()),
+        ("OTP_KMS_MASTER_KEY".to_owned(), master_key()),
+        ("OTP_RESEND_BLOCK_SECONDS".to_owned(), "0".to_owned()),
+        ("OTP_SENDER".to_owned(), "log".to_owned()),
+        (redis.0.to_owned(), redis.1),
+    ];
+    vars.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    vars
+}
+
+impl Instance {
+    fn start(vars: &[(String, String)]) -> Self {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self {
+            process: Server::start(&vars),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        Reply {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    fn post(&self, path: &str, cookie: Option<&str>) -> reqwest::RequestBuilder {
+        let mut req = self.client.post(format!("{}{path}", self.process.base));
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("o={c}"));
+        }
+        req
+    }
+
+    async fn create(&self, email: &str) -> Reply {
+        self.send(
+            self.post("/api/otp/create", None)
+                .header("content-type", "application/json")
+                .body(serde_json::json!({ "email": email }).to_string()),
+        )
+        .await
+    }
+
+    async fn resend(&self, cookie: &str) -> Reply {
+        self.send(self.post("/api/otp/resend", Some(cookie))).await
+    }
+
+    async fn verify(&self, cookie: &str, otp: &str) -> Reply {
+        self.send(
+            self.post("/api/otp/verify", Some(cookie))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("otp={otp}")),
+        )
+        .await
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(format!("{}{path}", self.process.base)))
+            .await
+    }
+
+    /// The next code this instance sent to `email`.
+    fn code_for(&mut self, email: &str) -> String {
+        self.process.code_for(&format!("\"{email}\""))
+    }
+
+    /// Starts a session for `email`; its cookie and the code sent.
+    async fn session(&mut self, email: &str) -> (String, String) {
+        let r = self.create(email).await;
+        assert_eq!(r.status, 200, "create: {}", r.text);
+        let cookie = r.cookie().expect("a cookie");
+        (cookie, self.code_for(email))
+    }
+}
+
+impl Pair {
+    fn start(backend: &Backend, extra: &[(&str, &str)]) -> Self {
+        let vars = instance_vars(backend.env(), extra);
+        Self {
+            a: Instance::start(&vars),
+            b: Instance::start(&vars),
+        }
+    }
+}
+
+// ------------------------------------------------------------- scenarios
+
+async fn a_session_moves_between_instances(backend: Backend) {
+    let mut p = Pair::start(&backend, &[]);
+    let (cookie, first) = p.a.session("move@example.com").await;
+    // Resent on B: B opens A's cookie (shared key) and A's ID (shared store).
+    let r = p.b.resend(&cookie).await;
+    assert_eq!(r.status, 200, "resend on B: {}", r.text);
+    let cookie = r.cookie().expect("resend sets a cookie");
+    let code = p.b.code_for("move@example.com");
+    assert_ne!(code, first, "a new code was sent");
+    // Verified on B... after a wrong guess on A.
+    let wrong = if code.starts_with('0') { "1" } else { "0" };
+    let r = p.a.verify(&cookie, &format!("{wrong}{}", &code[1..])).await;
+    r.assert_error(403, "OTP:INCORRECT");
+    let cookie = r.cookie().expect("a wrong guess sets the next cookie");
+    let r = p.b.verify(&cookie, &code).await;
+    assert_eq!(r.status, 200, "verify on B: {}", r.text);
+    assert_eq!(r.json()["credential"], r#"{"email":"move@example.com"}"#);
+}
+
+async fn a_cookie_replayed_on_the_other_instance_is_refused(backend: Backend) {
+    let mut p = Pair::start(&backend, &[]);
+    let (cookie, code) = p.a.session("replay@example.com").await;
+    let r = p.a.resend(&cookie).await;
+    assert_eq!(r.status, 200, "resend on A: {}", r.text);
+    // The pre-resend copy is spent everywhere.
+    p.b.resend(&cookie)
+        .await
+        .assert_error(400, "OTP:INVALID_COOKIE");
+    p.b.verify(&cookie, &code)
+        .await
+        .assert_error(400, "OTP:INVALID_COOKIE");
+    // A verified cookie cannot be verified again on the other instance.
+    let fresh = r.cookie().expect("cookie");
+    let code = p.a.code_for("replay@example.com");
+    assert_eq!(p.a.verify(&fresh, &code).await.status, 200);
+    p.b.verify(&fresh, &code)
+        .await
+        .assert_error(400, "OTP:INVALID_COOKIE");
+}
+
+async fn concurrent_verifies_across_instances_let_one_through(backend: Backend) {
+    let mut p = Pair::start(&backend, &[]);
+    let (cookie, code) = p.a.session("race@example.com").await;
+    let requests = (0..32).map(|i| {
+        let inst = if i % 2 == 0 { &p.a } else { &p.b };
+        inst.verify(&cookie, &code)
+    });
+    let replies = join_all(requests).await;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok, 1, "exactly one verify succeeds");
+    for r in replies.iter().filter(|r| r.status != 200) {
+        r.assert_error(400, "OTP:INVALID_COOKIE");
+    }
+}
+
+// ------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn a_session_created_on_one_instance_is_resent_and_verified_on_the_other() {
+    a_session_moves_between_instances(Backend::single()).await;
+}
+
+#[tokio::test]
+async fn a_session_moves_between_instances_on_a_redis_cluster() {
+    a_session_moves_between_instances(Backend::cluster()).await;
+}
+
+#[tokio::test]
+async fn a_cookie_replayed_on_the_other_instance_is_refused_with_redis() {
+    a_cookie_replayed_on_the_other_instance_is_refused(Backend::single()).await;
+}
+
+#[tokio::test]
+async fn a_cookie_replayed_on_the_other_instance_is_refused_on_a_redis_cluster() {
+    a_cookie_replayed_on_the_other_instance_is_refused(Backend::cluster()).await;
+}
+
+#[tokio::test]
+async fn thirty_two_concurrent_verifies_split_over_two_instances_let_exactly_one_through() {
+    concurrent_verifies_across_instances_let_one_through(Backend::single()).await;
+}
+
+#[tokio::test]
+async fn thirty_two_concurrent_verifies_on_a_redis_cluster_let_exactly_one_through() {
+    concurrent_verifies_across_instances_let_one_through(Backend::cluster()).await;
+}
+
+/// Rotation every 3 s (the configured minimum is 1 s for this purpose): the test
+/// waits for A to seal with a new key, then B must seal with that key too, open
+/// A's new cookies, and still open cookies sealed with the old key.
+#[tokio::test]
+async fn a_key_rotated_on_one_instance_is_used_by_the_other() {
+    let backend = Backend::single();
+    let mut p = Pair::start(&backend, &[("OTP_KEK_ROTATION_SECONDS", "3")]);
+    let (old_cookie, old_code) = p.a.session("old@example.com").await;
+    let k1 = cookie_key_id(&old_cookie);
+    // B caches the current key too.
+    let (b_cookie, _) = p.b.session("b-before@example.com").await;
+    assert_eq!(cookie_key_id(&b_cookie), k1, "one current key for both");
+
+    let start = Instant::now();
+    let (new_cookie, k2) = loop {
+        assert!(start.elapsed() < Duration::from_secs(30), "A never rotated");
+        let r = p.a.create("new@example.com").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let c = r.cookie().expect("cookie");
+        let k = cookie_key_id(&c);
+        if k != k1 {
+            break (c, k);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let r = p.b.create("b-after@example.com").await;
+    let kb = cookie_key_id(&r.cookie().expect("cookie"));
+    let ka = cookie_key_id(
+        &p.a.create("a-after@example.com")
+            .await
+            .cookie()
+            .expect("cookie"),
+    );
+    // Unless a further 3 s period ended in between, B uses exactly A's new key.
+    assert!(kb == k2 || kb == ka, "B seals with the key A rotated to");
+    assert_ne!(kb, k1, "B no longer seals with the old key");
+    // B opens a cookie sealed with A's new key, and one sealed with the old key.
+    let r = p.b.resend(&new_cookie).await;
+    assert_eq!(r.status, 200, "B opens A's new key: {}", r.text);
+    let r = p.b.verify(&old_cookie, &old_code).await;
+    assert_eq!(r.status, 200, "the old key still opens: {}", r.text);
+}
+
+/// Redis dies mid-test: requests fail fast with 503 `SERVER` + `Retry-After`, the
+/// process stays up, `/ready` says so; Redis returns on the same port (empty) and
+/// service resumes without restarting our servers.
+#[tokio::test]
+async fn stopping_redis_fails_fast_and_restarting_it_restores_service() {
+    let mut server = RedisServer::start();
+    let vars = instance_vars(("REDIS_URL", server.url()), &[]);
+    let mut a = Instance::start(&vars);
+    let b = Instance::start(&vars);
+    let (cookie, code) = a.session("outage@example.com").await;
+    assert_eq!(a.get("/ready").await.status, 200);
+
+    server.stop();
+    for inst in [&a, &b] {
+        let t = Instant::now();
+        let r = inst.verify(&cookie, &code).await;
+        let took = t.elapsed();
+        r.assert_error(503, "SERVER");
+        assert!(r.headers.contains_key("retry-after"));
+        assert!(took < FAIL_FAST_BOUND, "verify took {took:?}");
+        let t = Instant::now();
+        let r = inst.create("down@example.com").await;
+        let took = t.elapsed();
+        r.assert_error(503, "SERVER");
+        assert!(took < FAIL_FAST_BOUND, "create took {took:?}");
+        eprintln!("while redis is down: verify/create answered 503 in {took:?}");
+        let r = inst.get("/ready").await;
+        assert_eq!(r.status, 503, "{}", r.text);
+        assert_eq!(r.json()["status"], "unavailable");
+        assert_eq!(inst.get("/health").await.status, 200, "the process is up");
+    }
+
+    server.restart();
+    // Both instances reconnect by themselves.
+    for inst in [&a, &b] {
+        let start = Instant::now();
+        loop {
+            let r = inst.get("/ready").await;
+            if r.status == 200 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "never ready again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Redis came back empty: the old session is gone (refused, never accepted)...
+    let r = b.verify(&cookie, &code).await;
+    assert_ne!(r.status, 200);
+    // ... and new sessions work across both instances.
+    let (cookie, code) = a.session("after@example.com").await;
+    let r = b.verify(&cookie, &code).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// A Redis that accepts connections but does not answer (busy for 3 s) must not
+/// hang requests: they fail within the command timeout.
+#[tokio::test]
+async fn a_slow_redis_gives_fast_errors_not_hangs() {
+    let server = RedisServer::start();
+    let vars = instance_vars(("REDIS_URL", server.url()), &[("REDIS_TIMEOUT_MS", "300")]);
+    let mut a = Instance::start(&vars);
+    let (cookie, code) = a.session("slow@example.com").await;
+    let port = server.port;
+    let sleeper = std::thread::spawn(move || redis_cli(port, &["DEBUG", "SLEEP", "3"]));
+    // Wait until Redis is really busy (a PING no longer answers quickly).
+    wait_until(Duration::from_secs(10), "redis to be busy", || {
+        let t = Instant::now();
+        let ok = std::process::Command::new("timeout")
+            .args(["0.2", "redis-cli", "-p", &port.to_string(), "PING"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        !ok || t.elapsed() > Duration::from_millis(150)
+    });
+    let t = Instant::now();
+    let r = a.verify(&cookie, &code).await;
+    let took = t.elapsed();
+    r.assert_error(503, "SERVER");
+    assert!(
+        took < Duration::from_millis(2500),
+        "verify took {took:?} (Redis sleeps 3 s)"
+    );
+    eprintln!("while redis is busy: verify answered 503 in {took:?}");
+    let _ = sleeper.join();
+}

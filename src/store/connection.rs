@@ -8,7 +8,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Value};
+use redis::{
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, TlsCertificates, Value,
+};
 use secrecy::ExposeSecret;
 use tokio::sync::OnceCell;
 
@@ -92,10 +94,22 @@ impl RedisConnection {
     /// A handle for `config`; connects on first use. Must be called inside a Tokio runtime.
     pub fn new(config: &RedisConfig) -> Result<Self, String> {
         let timeout = config.timeout;
+        let certs = match &config.ca_file {
+            Some(path) => Some(TlsCertificates {
+                client_tls: None,
+                root_cert: Some(
+                    std::fs::read(path).map_err(|e| format!("REDIS_CA_FILE: cannot read: {e}"))?,
+                ),
+            }),
+            None => None,
+        };
         let handle = match &config.target {
             RedisTarget::Single(url) => {
-                let client = redis::Client::open(url.expose_secret())
-                    .map_err(|e| format!("REDIS_URL: {:?}", e.kind()))?;
+                let client = match certs {
+                    Some(certs) => redis::Client::build_with_tls(url.expose_secret(), certs),
+                    None => redis::Client::open(url.expose_secret()),
+                }
+                .map_err(|e| format!("REDIS_URL: {:?}", e.kind()))?;
                 let settings = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
@@ -109,7 +123,11 @@ impl RedisConnection {
             }
             RedisTarget::Cluster(nodes) => {
                 let urls: Vec<&str> = nodes.iter().map(|n| n.expose_secret()).collect();
-                let client = ClusterClient::builder(urls)
+                let mut builder = ClusterClient::builder(urls);
+                if let Some(certs) = certs {
+                    builder = builder.certs(certs);
+                }
+                let client = builder
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
                     .retries(2)

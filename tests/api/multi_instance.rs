@@ -347,3 +347,29 @@ async fn a_slow_redis_gives_fast_errors_not_hangs() {
     eprintln!("while redis is busy: verify answered 503 in {took:?}");
     let _ = sleeper.join();
 }
+
+/// `rediss://` with a private CA (`REDIS_CA_FILE`): a session moves between two
+/// instances over TLS; an instance that does not trust the certificate fails closed.
+#[tokio::test]
+async fn instances_reach_redis_over_tls_and_check_its_certificate() {
+    let server = RedisServer::start_tls();
+    let ca = server
+        .ca_file()
+        .and_then(|p| p.to_str())
+        .expect("a TLS server has a CA file")
+        .to_owned();
+    let backend = Backend::Single(server);
+    let mut p = Pair::start(&backend, &[("REDIS_CA_FILE", &ca)]);
+    let (cookie, code) = p.a.session("tls@example.com").await;
+    let r = p.b.verify(&cookie, &code).await;
+    assert_eq!(r.status, 200, "verify over TLS on B: {}", r.text);
+    assert_eq!(p.a.get("/ready").await.status, 200);
+
+    // Same server, system roots only: the self-signed certificate is refused.
+    let untrusting = Instance::start(&instance_vars(backend.env(), &[]));
+    untrusting
+        .create("untrusted@example.com")
+        .await
+        .assert_error(503, "SERVER");
+    assert_eq!(untrusting.get("/ready").await.status, 503);
+}

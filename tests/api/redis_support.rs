@@ -3,7 +3,7 @@
 //! `Drop` guard. `scripts/test.sh` installs `redis-server`.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secure_otp_server::Config;
 use secure_otp_server::crypto::{Kek, KeyId};
 use secure_otp_server::store::RedisConnection;
+
+use crate::delivery::SelfSigned;
 
 /// How long a process may take to start (a hang guard, not a timing assertion).
 pub const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -54,12 +56,31 @@ pub struct RedisServer {
     child: Option<Child>,
     cluster: bool,
     dir: PathBuf,
+    /// TLS only (`rediss://`), with this certificate (also the CA clients trust).
+    tls: Option<SelfSigned>,
 }
 
 impl RedisServer {
     /// A standalone server on a free port.
     pub fn start() -> Self {
         Self::start_on(free_port(), false)
+    }
+
+    /// A standalone server speaking only TLS, with a fresh self-signed certificate
+    /// for `localhost` (see [`RedisServer::ca_file`]).
+    pub fn start_tls() -> Self {
+        let port = free_port();
+        let dir = scratch_dir(port);
+        let tls = Some(SelfSigned::generate(&dir));
+        let mut s = Self {
+            port,
+            child: None,
+            cluster: false,
+            dir,
+            tls,
+        };
+        s.restart();
+        s
     }
 
     fn start_on(port: u16, cluster: bool) -> Self {
@@ -69,14 +90,33 @@ impl RedisServer {
             child: None,
             cluster,
             dir,
+            tls: None,
         };
         s.restart();
         s
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://localhost:<port>` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls {
+            Some(_) => format!("rediss://localhost:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The certificate a client must trust to reach a TLS server.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.cert.as_path())
+    }
+
+    /// Runs `redis-cli` against this server (over TLS if it speaks TLS).
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let mut all: Vec<&str> = Vec::new();
+        if let Some(tls) = &self.tls {
+            all.extend(["--tls", "--cacert", tls.cert.to_str().expect("utf-8 path")]);
+        }
+        all.extend(args);
+        redis_cli(self.port, &all)
     }
 
     /// Kills the server (as a crash would) and waits for it to be gone.
@@ -91,8 +131,17 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
+        match &self.tls {
+            None => cmd.args(["--port", &self.port.to_string()]),
+            Some(tls) => cmd
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .args(["--tls-auth-clients", "no"]),
+        };
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", "no"])
             .args(["--enable-debug-command", "local"])
@@ -110,9 +159,8 @@ impl RedisServer {
             .spawn()
             .expect("redis-server is installed (scripts/test.sh installs it)");
         self.child = Some(child);
-        let port = self.port;
         wait_until(START_DEADLINE, "redis-server to answer", || {
-            redis_cli(port, &["PING"]).is_some_and(|o| o.trim() == "PONG")
+            self.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG")
         });
     }
 }

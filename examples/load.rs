@@ -150,7 +150,12 @@ impl Args {
                 "--memory-child" => a.memory_child = Some(value()?.parse()?),
                 "--log" => a.log = true,
                 "--no-memory" => a.no_memory = true,
-                other => return Err(format!("unknown option {other} (see the docs at the top of examples/load.rs)").into()),
+                other => {
+                    return Err(format!(
+                        "unknown option {other} (see the docs at the top of examples/load.rs)"
+                    )
+                    .into());
+                }
             }
         }
         if a.connections == 0 || a.seconds <= 0.0 || a.credentials == 0 {
@@ -483,7 +488,10 @@ async fn run_scenarios(args: &Args, config: &Config, server: &Server) -> Result<
                 let per_second = create_rate.unwrap_or(20_000.0) * 2.0;
                 let wanted = (per_second * (args.seconds + args.warmup)) as usize;
                 let size = wanted.clamp(10_000, 4_000_000);
-                (server.otp, Some(build_pool(server, size, args.credentials).await?))
+                (
+                    server.otp,
+                    Some(build_pool(server, size, args.credentials).await?),
+                )
             }
             Scenario::Create | Scenario::Flow => (server.otp, None),
         };
@@ -534,7 +542,7 @@ async fn build_pool(server: &Server, size: usize, credentials: usize) -> Result<
                 }
                 cookies.extend(cookie);
             }
-            Ok(cookies)
+            Ok::<_, String>(cookies)
         })
         .await??;
     eprintln!(
@@ -610,7 +618,12 @@ fn new_histogram() -> Result<Histogram<u64>> {
 /// A well-formed code that is never right (a code of the first alphabet character
 /// only; a generated one equals it with probability `alphabet^-length`).
 fn wrong_code(config: &Config) -> String {
-    let first = config.code_format.alphabet().first().copied().unwrap_or(b'0');
+    let first = config
+        .code_format
+        .alphabet()
+        .first()
+        .copied()
+        .unwrap_or(b'0');
     String::from(char::from(first)).repeat(config.code_format.length())
 }
 
@@ -795,7 +808,11 @@ fn print_results(args: &Args, results: &[Stats]) {
         args.warmup,
         args.credentials,
         args.prefill,
-        if args.log { ", INFO logging to a sink" } else { "" }
+        if args.log {
+            ", INFO logging to a sink"
+        } else {
+            ""
+        }
     );
     let base = results
         .iter()
@@ -861,14 +878,9 @@ fn cookie_sizes(config: &Config) -> Result<()> {
     let size = |count: usize, len: usize| -> Result<usize> {
         let tokens = (0..count)
             .map(|n| {
-                let mut t = Token::new(
-                    json_credential(n, len)?,
-                    generator.generate(),
-                    now,
-                    policy,
-                );
+                let mut t = Token::new(json_credential(n, len)?, generator.generate(), now, policy);
                 // Every optional field present: the largest encoding of a token.
-                t.resend_block.get_or_insert(now);
+                t.resend_block = Some(t.resend_block.unwrap_or(now));
                 t.otp_block = Some(now);
                 Ok(t)
             })

@@ -1,0 +1,1090 @@
+//! Load benchmark (issue 7): the real router under HTTP/1.1 keep-alive load.
+//!
+//! ```text
+//! cargo run --release --example load -- --seconds 10 --connections 64
+//! ```
+//!
+//! One process, two pinned single-threaded tokio runtimes: the server (the library's
+//! router with plug-ins built from `Config`, plus a minimal axum "hello world" on a
+//! second port as the baseline) on the first core, the load generator (hyper HTTP/1.1
+//! clients, one task per connection, latencies in an HDR histogram) on the second.
+//! The sender records codes in memory so the full create → verify flow can read them.
+//!
+//! Scenarios, each for the same time and connection count: `hello` (baseline),
+//! `create` (a new credential per request), `verify-wrong` (a wrong code, each request
+//! with its own single-use cookie from a pool sealed before the timed phase) and
+//! `flow` (create, then verify with the right code). Then the cookie sizes, and the
+//! RSS of 1k and 1M live IDs in `MemoryIdStore`, each measured in a fresh child process
+//! (`--memory-child N`). Every figure is printed beside its target with PASS/MISS;
+//! nothing here is a test: the figures depend on the machine.
+//!
+//! Options: `--seconds S` (10), `--warmup S` (1), `--connections N` (64),
+//! `--credentials K` (1; credentials in each verify-wrong cookie), `--prefill N`
+//! (0; live IDs put in the store first), `--only a,b` (scenarios), `--log` (install an
+//! INFO tracing subscriber writing to a sink, as the binary logs), `--no-memory`,
+//! `--redis URL` (then every scenario but `hello` runs a second time on a server whose
+//! ID store and KMS are in that Redis, and the ratio to the in-memory run is printed).
+//! `OTP_*` variables in the environment configure the server as they do the binary.
+//!
+//! The server is the library's router built in release mode inside this process (the
+//! binary is a thin wrapper around the same router), so the flow scenario can read the
+//! codes from a recording sender instead of parsing logs.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::routing::get;
+use bytes::Bytes;
+use dashmap::DashMap;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use secure_otp_server::config::{CredentialKind, IdStoreConfig, KmsConfig};
+use secure_otp_server::crypto;
+use secure_otp_server::error::BackendError;
+use secure_otp_server::otp::CookieUpdate;
+use secure_otp_server::otp::token::{Token, TokenList};
+use secure_otp_server::plugin::{
+    Credential, CredentialSchema, Delivery, EchoCredential, EmailCredential,
+    EmailOrPhoneCredential, IdStore, JsonCredential, Kms, ListId, Locale, MemoryIdStore, MemoryKms,
+    OtpGenerator, OtpMessage, PhoneCredential, Plugins, RandomGenerator, Sender, StaticKms,
+};
+use secure_otp_server::store::{RedisConnection, RedisIdStore, RedisKms};
+use secure_otp_server::{AppState, Clock, Config, SystemClock, Timestamp, router};
+use tokio::net::{TcpListener, TcpStream};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+type Result<T, E = BoxError> = std::result::Result<T, E>;
+
+/// Throughput targets relative to the baseline, and the latency target.
+const CREATE_TARGET: f64 = 0.60;
+const VERIFY_TARGET: f64 = 0.70;
+const P99_TARGET_MS: f64 = 5.0;
+const MEMORY_TARGET_MB: f64 = 150.0;
+const COOKIE_3X100_TARGET: usize = 1024;
+const REDIS_TARGET: f64 = 0.50;
+const MILLION: usize = 1_000_000;
+
+fn main() -> Result<()> {
+    let args = Args::parse(std::env::args().skip(1))?;
+    if let Some(n) = args.memory_child {
+        return memory_child(n);
+    }
+    if args.log {
+        tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_writer(std::io::sink)
+            .init();
+    }
+    let config = Arc::new(bench_config(None)?);
+    let cores = Cores::pick();
+    println!("{}", cores.describe());
+
+    let server = Server::start(&config, &cores, args.prefill)?;
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    cores.pin_client();
+    let results = client_rt.block_on(run_scenarios(&args, &config, &server, true))?;
+    print_results(&args, &results);
+    if let Some(url) = &args.redis {
+        let redis_config = Arc::new(bench_config(Some(url))?);
+        let redis_server = Server::start(&redis_config, &cores, args.prefill)?;
+        eprintln!("redis ({url}):");
+        let redis_results =
+            client_rt.block_on(run_scenarios(&args, &redis_config, &redis_server, false))?;
+        print_redis(&results, &redis_results);
+    }
+
+    println!();
+    cookie_sizes(&config)?;
+    if !args.no_memory {
+        println!();
+        memory_report()?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Command line
+
+#[derive(Debug)]
+struct Args {
+    seconds: f64,
+    warmup: f64,
+    connections: usize,
+    credentials: usize,
+    prefill: usize,
+    only: Option<Vec<String>>,
+    log: bool,
+    no_memory: bool,
+    redis: Option<String>,
+    memory_child: Option<usize>,
+}
+
+impl Args {
+    fn parse(mut it: impl Iterator<Item = String>) -> Result<Self> {
+        let mut a = Args {
+            seconds: 10.0,
+            warmup: 1.0,
+            connections: 64,
+            credentials: 1,
+            prefill: 0,
+            only: None,
+            log: false,
+            no_memory: false,
+            redis: None,
+            memory_child: None,
+        };
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--seconds" => a.seconds = value()?.parse()?,
+                "--warmup" => a.warmup = value()?.parse()?,
+                "--connections" => a.connections = value()?.parse()?,
+                "--credentials" => a.credentials = value()?.parse()?,
+                "--prefill" => a.prefill = value()?.parse()?,
+                "--only" => a.only = Some(value()?.split(',').map(str::to_owned).collect()),
+                "--redis" => a.redis = Some(value()?),
+                "--memory-child" => a.memory_child = Some(value()?.parse()?),
+                "--log" => a.log = true,
+                "--no-memory" => a.no_memory = true,
+                other => {
+                    return Err(format!(
+                        "unknown option {other} (see the docs at the top of examples/load.rs)"
+                    )
+                    .into());
+                }
+            }
+        }
+        if a.connections == 0 || a.seconds <= 0.0 || a.credentials == 0 {
+            return Err("--connections, --seconds and --credentials must be positive".into());
+        }
+        Ok(a)
+    }
+
+    fn wants(&self, scenario: Scenario) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|s| s == scenario.name()))
+    }
+}
+
+/// The configuration from the environment, with room for a long run: sessions live an
+/// hour (no cookie of the pool expires mid-run) and the ID store holds 20M IDs. With
+/// `redis`, the ID store and the KMS are in that Redis (a fresh master key, and a
+/// key prefix of its own so a run never meets another's keys).
+fn bench_config(redis: Option<&str>) -> Result<Config> {
+    let defaults = [
+        ("OTP_MAX_AGE", "3600"),
+        ("OTP_ID_STORE_CAPACITY", "20000000"),
+    ];
+    let mut vars: HashMap<String, String> = defaults
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    vars.extend(std::env::vars());
+    if let Some(url) = redis {
+        let prefix = format!("otp-bench-{}", crypto::KeyId::random());
+        vars.extend(
+            [
+                ("OTP_ID_STORE", "redis"),
+                ("OTP_KMS", "redis"),
+                ("REDIS_URL", url),
+                ("REDIS_KEY_PREFIX", &prefix),
+                (
+                    "OTP_KMS_MASTER_KEY",
+                    &crypto::Kek::generate().dangerous_to_base64(),
+                ),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+    }
+    Ok(Config::from_vars(vars)?)
+}
+
+// ---------------------------------------------------------------------------------
+// Cores
+
+struct Cores {
+    server: Option<core_affinity::CoreId>,
+    client: Option<core_affinity::CoreId>,
+}
+
+impl Cores {
+    fn pick() -> Self {
+        match core_affinity::get_core_ids().as_deref() {
+            Some([a, b, ..]) => Self {
+                server: Some(*a),
+                client: Some(*b),
+            },
+            _ => Self {
+                server: None,
+                client: None,
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match (self.server, self.client) {
+            (Some(s), Some(c)) => format!(
+                "pinning: server runtime on core {}, load generator on core {} (one thread each)",
+                s.id, c.id
+            ),
+            _ => "pinning: fewer than two cores available, server and load generator share \
+                  the machine unpinned (figures are a lower bound)"
+                .to_owned(),
+        }
+    }
+
+    fn pin_client(&self) {
+        if let Some(c) = self.client {
+            core_affinity::set_for_current(c);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The server under test
+
+/// A sender that keeps the codes of credentials the flow scenario will verify.
+#[derive(Debug, Default)]
+struct RecordingSender {
+    recording: AtomicBool,
+    codes: DashMap<String, String>,
+}
+
+#[async_trait]
+impl Sender for RecordingSender {
+    async fn send(&self, m: &OtpMessage<'_>) -> Result<Delivery, BackendError> {
+        if self.recording.load(Ordering::Relaxed) {
+            self.codes
+                .insert(m.credential.as_str().to_owned(), m.code.expose().to_owned());
+        }
+        Ok(Delivery::Sent)
+    }
+}
+
+struct Server {
+    otp: SocketAddr,
+    hello: SocketAddr,
+    state: AppState,
+    handle: tokio::runtime::Handle,
+    sender: Arc<RecordingSender>,
+}
+
+/// The ID store the configuration asks for, as `src/custom/ids.rs` picks it.
+fn id_store(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    redis: Option<&RedisConnection>,
+) -> Result<Arc<dyn IdStore>> {
+    Ok(match &config.id_store {
+        IdStoreConfig::Memory {
+            capacity,
+            sweep_every,
+        } => {
+            let store = Arc::new(MemoryIdStore::new(*capacity));
+            drop(MemoryIdStore::spawn_sweeper(
+                Arc::clone(&store),
+                Arc::clone(clock),
+                *sweep_every,
+            ));
+            store
+        }
+        IdStoreConfig::Redis => Arc::new(RedisIdStore::new(
+            redis.ok_or("OTP_ID_STORE=redis needs REDIS_URL")?.clone(),
+        )),
+    })
+}
+
+/// The plug-ins the binary would pick for `config`, except the recording sender.
+fn plugins(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    sender: Arc<RecordingSender>,
+) -> Result<Plugins> {
+    let retention = config.policy.max_age + Duration::from_secs(1);
+    let redis = config
+        .redis
+        .as_ref()
+        .map(RedisConnection::new)
+        .transpose()?;
+    let kms: Arc<dyn Kms> = match &config.kms {
+        KmsConfig::Memory { rotation } => Arc::new(MemoryKms::new(*rotation, retention)),
+        KmsConfig::Static { .. } => {
+            Arc::new(StaticKms::new(config.kms.static_keys()).ok_or("OTP_KEYS holds no key")?)
+        }
+        KmsConfig::Redis { rotation, .. } => Arc::new(
+            RedisKms::new(
+                redis.clone().ok_or("OTP_KMS=redis needs REDIS_URL")?,
+                config.kms.master_keys(),
+                *rotation,
+                retention,
+            )
+            .ok_or("OTP_KMS_MASTER_KEY holds no key")?,
+        ),
+    };
+    let credential: Arc<dyn CredentialSchema> = match config.credential {
+        CredentialKind::Json => Arc::new(JsonCredential),
+        CredentialKind::Email => Arc::new(EmailCredential),
+        CredentialKind::Phone => Arc::new(PhoneCredential),
+        CredentialKind::EmailOrPhone => Arc::new(EmailOrPhoneCredential),
+    };
+    let ids = id_store(config, clock, redis.as_ref())?;
+    let plugins = Plugins {
+        generator: Arc::new(RandomGenerator::new(config.code_format.clone())),
+        credential,
+        sender,
+        ids,
+        kms,
+        final_action: Arc::new(EchoCredential),
+    };
+    Ok(plugins)
+}
+
+impl Server {
+    /// Starts both routers on a single-threaded runtime in a thread pinned to the server core.
+    fn start(config: &Arc<Config>, cores: &Cores, prefill: usize) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Result<Server, String>>();
+        let config = Arc::clone(config);
+        let core = cores.server;
+        std::thread::Builder::new()
+            .name("server".into())
+            .spawn(move || {
+                if let Some(c) = core {
+                    core_affinity::set_for_current(c);
+                }
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match Server::serve(&config, prefill).await {
+                        Ok((server, tasks)) => {
+                            let _ = tx.send(Ok(server));
+                            // Serve until the process exits.
+                            for t in tasks {
+                                let _ = t.await;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                        }
+                    }
+                });
+            })?;
+        Ok(rx.recv()??)
+    }
+
+    async fn serve(
+        config: &Config,
+        prefill: usize,
+    ) -> Result<(Server, Vec<tokio::task::JoinHandle<()>>)> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sender = Arc::new(RecordingSender::default());
+        let plugins = plugins(config, &clock, Arc::clone(&sender))?;
+        let ids = Arc::clone(&plugins.ids);
+        if prefill > 0 {
+            let start = Instant::now();
+            let now = clock.now();
+            let expires = now.plus(config.policy.max_age);
+            for _ in 0..prefill {
+                ids.issue(expires, now).await?;
+            }
+            println!(
+                "prefill: {prefill} live IDs in the store in {:.1} s",
+                start.elapsed().as_secs_f64()
+            );
+        }
+        let state = AppState::new(config, plugins, clock);
+        let otp_app = router::<()>(state.clone());
+        let hello_app = Router::new().route("/", get(|| async { "Hello, World!" }));
+        let otp_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let hello_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let server = Server {
+            otp: otp_listener.local_addr()?,
+            hello: hello_listener.local_addr()?,
+            state,
+            handle: tokio::runtime::Handle::current(),
+            sender,
+        };
+        let tasks = vec![
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(otp_listener, otp_app).await {
+                    eprintln!("otp server: {e}");
+                }
+            }),
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(hello_listener, hello_app).await {
+                    eprintln!("hello server: {e}");
+                }
+            }),
+        ];
+        Ok((server, tasks))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Scenarios
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Hello,
+    Create,
+    VerifyWrong,
+    Flow,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 4] = [
+        Scenario::Hello,
+        Scenario::Create,
+        Scenario::VerifyWrong,
+        Scenario::Flow,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Hello => "hello",
+            Scenario::Create => "create",
+            Scenario::VerifyWrong => "verify-wrong",
+            Scenario::Flow => "flow",
+        }
+    }
+
+    /// The throughput target as a fraction of the baseline, if the issue sets one.
+    fn target(self) -> Option<f64> {
+        match self {
+            Scenario::Create => Some(CREATE_TARGET),
+            Scenario::VerifyWrong => Some(VERIFY_TARGET),
+            Scenario::Hello | Scenario::Flow => None,
+        }
+    }
+}
+
+/// Single-use cookies for verify-wrong, sealed before the timed phase.
+struct Pool {
+    cookies: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl Pool {
+    fn take(&self) -> Option<&str> {
+        self.cookies
+            .get(self.next.fetch_add(1, Ordering::Relaxed))
+            .map(String::as_str)
+    }
+}
+
+/// What the load tasks share.
+struct Ctx {
+    scenario: Scenario,
+    addr: SocketAddr,
+    cookie_name: String,
+    wrong_code: String,
+    sender: Arc<RecordingSender>,
+    pool: Option<Pool>,
+    serial: AtomicU64,
+    measure_from: Instant,
+    stop_at: Instant,
+}
+
+/// One scenario's figures.
+struct Stats {
+    scenario: Scenario,
+    requests: u64,
+    flows: u64,
+    errors: u64,
+    elapsed: Duration,
+    latency_us: Histogram<u64>,
+    note: Option<String>,
+}
+
+impl Stats {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn ms(&self, q: f64) -> f64 {
+        self.latency_us.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+async fn run_scenarios(
+    args: &Args,
+    config: &Config,
+    server: &Server,
+    with_hello: bool,
+) -> Result<Vec<Stats>> {
+    let mut out: Vec<Stats> = Vec::new();
+    let mut create_rate = None;
+    for scenario in Scenario::ALL
+        .into_iter()
+        .filter(|s| args.wants(*s) && (with_hello || *s != Scenario::Hello))
+    {
+        let (addr, pool) = match scenario {
+            Scenario::Hello => (server.hello, None),
+            Scenario::VerifyWrong => {
+                // Enough single-use cookies for twice the create rate (verify does
+                // similar work); if they run out the scenario ends early and says so.
+                let per_second = create_rate.unwrap_or(20_000.0) * 2.0;
+                let wanted = (per_second * (args.seconds + args.warmup)) as usize;
+                let size = wanted.clamp(10_000, 4_000_000);
+                (
+                    server.otp,
+                    Some(build_pool(server, size, args.credentials).await?),
+                )
+            }
+            Scenario::Create | Scenario::Flow => (server.otp, None),
+        };
+        server
+            .sender
+            .recording
+            .store(scenario == Scenario::Flow, Ordering::Relaxed);
+        let stats = run_one(scenario, addr, pool, config, server, args).await?;
+        if scenario == Scenario::Create {
+            create_rate = Some(stats.rate());
+        }
+        eprintln!(
+            "  {:<13} {:>9.0} req/s  p99 {:.2} ms  ({} errors)",
+            scenario.name(),
+            stats.rate(),
+            stats.ms(0.99),
+            stats.errors
+        );
+        out.push(stats);
+        server.sender.codes.clear();
+    }
+    Ok(out)
+}
+
+/// Seals `size` sessions of `credentials` credentials each through the real flows, on
+/// the server's runtime (before the timed phase, so it does not compete with it).
+async fn build_pool(server: &Server, size: usize, credentials: usize) -> Result<Pool> {
+    let state = server.state.clone();
+    let start = Instant::now();
+    let cookies = server
+        .handle
+        .spawn(async move {
+            let service = state.service();
+            let clock = SystemClock;
+            let mut cookies = Vec::with_capacity(size);
+            for n in 0..size {
+                let mut cookie: Option<String> = None;
+                for k in 0..credentials {
+                    let text = format!("{{\"email\":\"pool{n}-{k}@bench.example\"}}");
+                    let credential = Credential::new(text).ok_or("empty credential")?;
+                    let outcome = service
+                        .create(
+                            cookie.as_deref(),
+                            credential,
+                            &Locale::default(),
+                            clock.now(),
+                        )
+                        .await;
+                    match (outcome.result, outcome.cookie) {
+                        (Ok(_), CookieUpdate::Set { value, .. }) => cookie = Some(value),
+                        (r, _) => return Err(format!("pool create failed: {r:?}")),
+                    }
+                }
+                cookies.extend(cookie);
+            }
+            Ok::<_, String>(cookies)
+        })
+        .await??;
+    eprintln!(
+        "  pool: {size} cookies of {credentials} credential(s) sealed in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(Pool {
+        cookies,
+        next: AtomicUsize::new(0),
+    })
+}
+
+async fn run_one(
+    scenario: Scenario,
+    addr: SocketAddr,
+    pool: Option<Pool>,
+    config: &Config,
+    server: &Server,
+    args: &Args,
+) -> Result<Stats> {
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(args.warmup);
+    let ctx = Arc::new(Ctx {
+        scenario,
+        addr,
+        cookie_name: config.cookie_name(),
+        wrong_code: wrong_code(config),
+        sender: Arc::clone(&server.sender),
+        pool,
+        serial: AtomicU64::new(0),
+        measure_from,
+        stop_at: measure_from + Duration::from_secs_f64(args.seconds),
+    });
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|_| tokio::spawn(connection(Arc::clone(&ctx))))
+        .collect();
+    let mut stats = Stats {
+        scenario,
+        requests: 0,
+        flows: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency_us: new_histogram()?,
+        note: None,
+    };
+    let mut last_end = measure_from;
+    for t in tasks {
+        let one = t.await??;
+        stats.requests += one.requests;
+        stats.flows += one.flows;
+        stats.errors += one.errors;
+        stats.latency_us.add(&one.latency_us)?;
+        last_end = last_end.max(one.last_end);
+    }
+    stats.elapsed = last_end.saturating_duration_since(measure_from);
+    if let Some(pool) = &ctx.pool
+        && pool.next.load(Ordering::Relaxed) >= pool.cookies.len()
+    {
+        stats.note = Some(format!(
+            "pool of {} ran out after {:.1} s",
+            pool.cookies.len(),
+            stats.elapsed.as_secs_f64()
+        ));
+    }
+    Ok(stats)
+}
+
+fn new_histogram() -> Result<Histogram<u64>> {
+    // 1 µs to 60 s, three significant digits.
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
+}
+
+/// A well-formed code that is never right (a code of the first alphabet character
+/// only; a generated one equals it with probability `alphabet^-length`).
+fn wrong_code(config: &Config) -> String {
+    let first = config
+        .code_format
+        .alphabet()
+        .first()
+        .copied()
+        .unwrap_or(b'0');
+    String::from(char::from(first)).repeat(config.code_format.length())
+}
+
+/// One connection's figures.
+struct ConnStats {
+    requests: u64,
+    flows: u64,
+    errors: u64,
+    latency_us: Histogram<u64>,
+    last_end: Instant,
+}
+
+type Conn = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Result<Conn> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(send)
+}
+
+/// One keep-alive connection issuing requests back to back until the stop time.
+async fn connection(ctx: Arc<Ctx>) -> Result<ConnStats> {
+    let mut conn = connect(ctx.addr).await?;
+    let mut s = ConnStats {
+        requests: 0,
+        flows: 0,
+        errors: 0,
+        latency_us: new_histogram()?,
+        last_end: ctx.measure_from,
+    };
+    loop {
+        let t0 = Instant::now();
+        if t0 >= ctx.stop_at {
+            break;
+        }
+        let counted = t0 >= ctx.measure_from;
+        let done = match ctx.scenario {
+            Scenario::Hello => {
+                let (status, _) = call(&mut conn, get_req("/")?, &mut s, counted, t0).await?;
+                status == StatusCode::OK
+            }
+            Scenario::Create => {
+                let body = credential_body(&ctx);
+                let req = post("/api/otp/create", "application/json", body, None)?;
+                let (status, _) = call(&mut conn, req, &mut s, counted, t0).await?;
+                status == StatusCode::OK
+            }
+            Scenario::VerifyWrong => {
+                let Some(cookie) = ctx.pool.as_ref().and_then(Pool::take) else {
+                    break;
+                };
+                let cookie = format!("{}={cookie}", ctx.cookie_name);
+                let form = format!("otp={}", ctx.wrong_code);
+                let req = post(
+                    "/api/otp/verify",
+                    "application/x-www-form-urlencoded",
+                    form,
+                    Some(cookie),
+                )?;
+                let (status, _) = call(&mut conn, req, &mut s, counted, t0).await?;
+                status == StatusCode::FORBIDDEN
+            }
+            Scenario::Flow => flow(&ctx, &mut conn, &mut s, counted, t0).await?,
+        };
+        if !done && counted {
+            s.errors += 1;
+        }
+    }
+    Ok(s)
+}
+
+/// Create for a new credential, read the code the sender recorded, verify it.
+async fn flow(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    s: &mut ConnStats,
+    counted: bool,
+    t0: Instant,
+) -> Result<bool> {
+    let body = credential_body(ctx);
+    let req = post("/api/otp/create", "application/json", body.clone(), None)?;
+    let (status, cookie) = call(conn, req, s, counted, t0).await?;
+    let (Some(cookie), Some((_, code))) = (cookie, ctx.sender.codes.remove(&body)) else {
+        return Ok(false);
+    };
+    if status != StatusCode::OK {
+        return Ok(false);
+    }
+    let cookie = format!("{}={cookie}", ctx.cookie_name);
+    let req = post(
+        "/api/otp/verify",
+        "application/x-www-form-urlencoded",
+        format!("otp={code}"),
+        Some(cookie),
+    )?;
+    let (status, _) = call(conn, req, s, counted, Instant::now()).await?;
+    if counted && status == StatusCode::OK {
+        s.flows += 1;
+    }
+    Ok(status == StatusCode::OK)
+}
+
+/// A new credential's JSON body, which is also its canonical text.
+fn credential_body(ctx: &Ctx) -> String {
+    let n = ctx.serial.fetch_add(1, Ordering::Relaxed);
+    format!("{{\"email\":\"user{n}@bench.example\"}}")
+}
+
+fn get_req(path: &str) -> Result<Request<Full<Bytes>>> {
+    Ok(Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header(HOST, "127.0.0.1")
+        .body(Full::new(Bytes::new()))?)
+}
+
+fn post(
+    path: &str,
+    content_type: &str,
+    body: String,
+    cookie: Option<String>,
+) -> Result<Request<Full<Bytes>>> {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(HOST, "127.0.0.1")
+        .header(CONTENT_TYPE, content_type);
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    Ok(req.body(Full::new(Bytes::from(body)))?)
+}
+
+/// Sends one request, reads the whole body, records the latency if `counted`;
+/// returns the status and the new session cookie value, if one was set.
+async fn call(
+    conn: &mut Conn,
+    req: Request<Full<Bytes>>,
+    s: &mut ConnStats,
+    counted: bool,
+    t0: Instant,
+) -> Result<(StatusCode, Option<String>)> {
+    conn.ready().await?;
+    let res = conn.send_request(req).await?;
+    let status = res.status();
+    let cookie = res
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .and_then(|v| v.split_once('='))
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| !v.is_empty());
+    res.into_body().collect().await?;
+    let end = Instant::now();
+    if counted {
+        let us = u64::try_from(end.duration_since(t0).as_micros()).unwrap_or(u64::MAX);
+        s.latency_us.saturating_record(us.max(1));
+        s.requests += 1;
+        s.last_end = end;
+    }
+    Ok((status, cookie))
+}
+
+// ---------------------------------------------------------------------------------
+// Report
+
+fn pass(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
+
+fn print_results(args: &Args, results: &[Stats]) {
+    println!(
+        "\nload: {} connections, {} s per scenario after {} s warm-up, {} credential(s) per \
+         verify-wrong cookie, {} prefilled IDs{}",
+        args.connections,
+        args.seconds,
+        args.warmup,
+        args.credentials,
+        args.prefill,
+        if args.log {
+            ", INFO logging to a sink"
+        } else {
+            ""
+        }
+    );
+    let base = results
+        .iter()
+        .find(|s| s.scenario == Scenario::Hello)
+        .map(Stats::rate);
+    println!(
+        "{:<13} {:>9} {:>8} {:>16} {:>8} {:>8} {:>8} {:>12} {:>7}",
+        "scenario",
+        "req/s",
+        "x base",
+        "target",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "p99 < 5 ms",
+        "errors"
+    );
+    for s in results {
+        let rate = s.rate();
+        let ratio = base.map(|b| rate / b);
+        let ratio_text = ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
+        let target = match (s.scenario.target(), ratio) {
+            (Some(t), Some(r)) => format!(">= {t:.2} {}", pass(r >= t)),
+            (Some(t), None) => format!(">= {t:.2} (no base)"),
+            (None, _) => "-".to_owned(),
+        };
+        let p99 = s.ms(0.99);
+        println!(
+            "{:<13} {:>9.0} {:>8} {:>16} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>7}",
+            s.scenario.name(),
+            rate,
+            ratio_text,
+            target,
+            s.ms(0.5),
+            p99,
+            s.ms(0.999),
+            pass(p99 < P99_TARGET_MS),
+            s.errors
+        );
+        if s.scenario == Scenario::Flow {
+            println!(
+                "{:<13} {:>9.0} flows/s (create + verify with the right code; latency per request)",
+                "",
+                s.flows as f64 / s.elapsed.as_secs_f64().max(1e-9)
+            );
+        }
+        if let Some(note) = &s.note {
+            println!("{:<13} note: {note}", "");
+        }
+    }
+    if args.redis.is_none() {
+        println!("redis: not measured (run with --redis redis://127.0.0.1:6379)");
+    }
+}
+
+/// Each scenario's Redis throughput and latency beside the in-memory run's.
+fn print_redis(memory: &[Stats], redis: &[Stats]) {
+    println!(
+        "\nwith Redis (ID store and KMS; one multiplexed connection):\n{:<13} {:>9} {:>10} {:>16} {:>8} {:>8} {:>8} {:>7}",
+        "scenario", "req/s", "x memory", "target", "p50 ms", "p99 ms", "p99.9 ms", "errors"
+    );
+    for s in redis {
+        let ratio = memory
+            .iter()
+            .find(|m| m.scenario == s.scenario)
+            .map(|m| s.rate() / m.rate().max(1e-9));
+        let (ratio_text, target) = match ratio {
+            Some(r) => (
+                format!("{r:.2}"),
+                format!(">= {REDIS_TARGET:.2} {}", pass(r >= REDIS_TARGET)),
+            ),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        println!(
+            "{:<13} {:>9.0} {:>10} {:>16} {:>8.2} {:>8.2} {:>8.2} {:>7}",
+            s.scenario.name(),
+            s.rate(),
+            ratio_text,
+            target,
+            s.ms(0.5),
+            s.ms(0.99),
+            s.ms(0.999),
+            s.errors
+        );
+        if let Some(note) = &s.note {
+            println!("{:<13} note: {note}", "");
+        }
+    }
+}
+
+/// Cookie sizes from real seals of real token lists.
+fn cookie_sizes(config: &Config) -> Result<()> {
+    let policy = &config.policy;
+    let name = config.cookie_name();
+    let generator = RandomGenerator::new(config.code_format.clone());
+    let now = SystemClock.now();
+    let (id, kek) = (crypto::KeyId::random(), crypto::Kek::generate());
+    let size = |count: usize, len: usize| -> Result<usize> {
+        let tokens = (0..count)
+            .map(|n| {
+                let mut t = Token::new(json_credential(n, len)?, generator.generate(), now, policy);
+                // Every optional field present: the largest encoding of a token.
+                t.resend_block = Some(t.resend_block.unwrap_or(now));
+                t.otp_block = Some(now);
+                Ok(t)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let list = TokenList {
+            id: ListId::random(),
+            tokens,
+        };
+        let value = crypto::seal(id, &kek, &name, &list.encode());
+        Ok(name.len() + 1 + value.len())
+    };
+    println!("cookie size (name=value, real seals of real token lists, every optional field set):");
+    for count in 1..=policy.max_credentials.min(3) {
+        let n = size(count, 100)?;
+        let target = if count == 3 {
+            format!(
+                "  target <= {COOKIE_3X100_TARGET}: {}",
+                pass(n <= COOKIE_3X100_TARGET)
+            )
+        } else {
+            String::new()
+        };
+        println!("  {count} credential(s) of 100 bytes: {n:>5} bytes{target}");
+    }
+    let max = size(policy.max_credentials, policy.max_credential_len)?;
+    println!(
+        "  at the configured maxima ({} credentials of {} bytes, {}-character codes): {max} bytes \
+         (Config::max_cookie_len() = {}); target < {}: {}",
+        policy.max_credentials,
+        policy.max_credential_len,
+        config.code_format.length(),
+        config.max_cookie_len(),
+        secure_otp_server::config::BROWSER_COOKIE_LIMIT,
+        pass(max < secure_otp_server::config::BROWSER_COOKIE_LIMIT)
+    );
+    Ok(())
+}
+
+/// A JSON credential of exactly `len` bytes (at least the fixed part), distinct per `n`.
+fn json_credential(n: usize, len: usize) -> Result<Credential> {
+    let head = format!("{{\"email\":\"u{n}-");
+    let tail = "@example.com\"}";
+    let pad = len.saturating_sub(head.len() + tail.len());
+    Ok(Credential::new(format!("{head}{}{tail}", "x".repeat(pad))).ok_or("empty")?)
+}
+
+/// Runs the memory mode in fresh child processes for 1k and 1M IDs.
+fn memory_report() -> Result<()> {
+    println!("memory: MemoryIdStore, fresh process each, VmRSS before/after filling:");
+    let exe = std::env::current_exe()?;
+    for n in [1_000, MILLION] {
+        let out = std::process::Command::new(&exe)
+            .args(["--memory-child", &n.to_string()])
+            .output()?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+        }
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(())
+}
+
+/// `--memory-child N`: fills a `MemoryIdStore` with N live IDs and prints the RSS.
+fn memory_child(n: usize) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let before = proc_status_kb("VmRSS")?;
+    let now = Timestamp::from_millis(1_795_089_600_000);
+    let expires = now.plus(Duration::from_secs(180));
+    let store = MemoryIdStore::new(n);
+    let start = Instant::now();
+    rt.block_on(async {
+        for _ in 0..n {
+            store.issue(expires, now).await?;
+        }
+        Ok::<_, BackendError>(())
+    })?;
+    let fill = start.elapsed();
+    let after = proc_status_kb("VmRSS")?;
+    let peak = proc_status_kb("VmHWM")?;
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    let target = if n >= MILLION {
+        format!(
+            "; target < {MEMORY_TARGET_MB} MB: {}",
+            pass(mb(after) < MEMORY_TARGET_MB)
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "  {n:>9} live IDs: RSS {:.1} MB -> {:.1} MB (+{:.1} MB, {:.0} bytes/ID, peak {:.1} MB), \
+         filled in {:.2} s{target}",
+        mb(before),
+        mb(after),
+        mb(after.saturating_sub(before)),
+        (after.saturating_sub(before) * 1024) as f64 / n as f64,
+        mb(peak),
+        fill.as_secs_f64(),
+    );
+    drop(store);
+    Ok(())
+}
+
+fn proc_status_kb(field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("no {field} in /proc/self/status").into())
+}

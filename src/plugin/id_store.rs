@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -80,6 +81,9 @@ pub trait IdStore: Send + Sync + fmt::Debug {
 /// State is per process: several instances need a shared store (Redis).
 pub struct MemoryIdStore {
     map: DashMap<ListId, u64>,
+    /// Entries held, kept beside the map: `DashMap::len` locks every shard, too
+    /// slow for a check on every insert.
+    held: AtomicUsize,
     capacity: usize,
 }
 
@@ -97,6 +101,7 @@ impl MemoryIdStore {
     pub fn new(capacity: usize) -> Self {
         Self {
             map: DashMap::with_capacity(capacity.min(1 << 16)),
+            held: AtomicUsize::new(0),
             capacity,
         }
     }
@@ -113,9 +118,14 @@ impl MemoryIdStore {
 
     /// Drops every dead entry; returns how many were dropped.
     pub fn sweep(&self, now: Timestamp) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, exp| *exp > now.as_millis());
-        before.saturating_sub(self.map.len())
+        let mut dropped = 0;
+        self.map.retain(|_, exp| {
+            let live = *exp > now.as_millis();
+            dropped += usize::from(!live);
+            live
+        });
+        self.held.fetch_sub(dropped, Ordering::Relaxed);
+        dropped
     }
 
     /// Sweeps `store` every `every` until the returned task is dropped or aborted.
@@ -138,7 +148,7 @@ impl MemoryIdStore {
     }
 
     fn insert_new(&self, expires: Timestamp, now: Timestamp) -> Result<ListId, BackendError> {
-        if self.map.len() >= self.capacity && self.sweep(now) == 0 {
+        if self.held.load(Ordering::Relaxed) >= self.capacity && self.sweep(now) == 0 {
             return Err(BackendError::Unavailable(
                 "the in-memory id store is full".into(),
             ));
@@ -146,6 +156,9 @@ impl MemoryIdStore {
         loop {
             let id = ListId::random();
             if let dashmap::Entry::Vacant(v) = self.map.entry(id) {
+                // Counted while the shard lock is held, so no removal of this entry
+                // can be counted first.
+                self.held.fetch_add(1, Ordering::Relaxed);
                 v.insert(expires.as_millis());
                 return Ok(id);
             }
@@ -181,6 +194,10 @@ impl MemoryIdStore {
     /// Removes `id` whatever its state; true only if it was live. DashMap's
     /// `remove` holds the shard lock, so one caller alone gets the entry.
     fn consume_now(&self, id: ListId, now: Timestamp) -> bool {
-        matches!(self.map.remove(&id), Some((_, exp)) if exp > now.as_millis())
+        let Some((_, exp)) = self.map.remove(&id) else {
+            return false;
+        };
+        self.held.fetch_sub(1, Ordering::Relaxed);
+        exp > now.as_millis()
     }
 }

@@ -151,6 +151,18 @@ impl Parser<'_> {
         }
     }
 
+    /// `NAME`: the path of a readable PEM certificate file (a private CA), if set.
+    pub(super) fn pem_file(&mut self, name: &str) -> Option<PathBuf> {
+        let path = PathBuf::from(self.get(name)?);
+        let readable = std::fs::read_to_string(&path)
+            .is_ok_and(|pem| pem.contains("-----BEGIN CERTIFICATE-----"));
+        if !readable {
+            let shown = path.display().to_string();
+            self.fail(name, &shown, "expected a readable PEM certificate file");
+        }
+        Some(path)
+    }
+
     /// `NAME` or the contents of the file `NAME_FILE`; not both.
     pub(super) fn secret(&mut self, name: &str) -> Option<SecretString> {
         let file_var = format!("{name}_FILE");
@@ -226,19 +238,7 @@ impl Parser<'_> {
                 "expected the sender address, e.g. no-reply@example.com or \"Example <no-reply@example.com>\"",
             );
         }
-        let ca_file = self.get("SMTP_CA_FILE").map(PathBuf::from);
-        if let Some(path) = &ca_file {
-            let readable = std::fs::read_to_string(path)
-                .is_ok_and(|pem| pem.contains("-----BEGIN CERTIFICATE-----"));
-            if !readable {
-                let shown = path.display().to_string();
-                self.fail(
-                    "SMTP_CA_FILE",
-                    &shown,
-                    "expected a readable PEM certificate file",
-                );
-            }
-        }
+        let ca_file = self.pem_file("SMTP_CA_FILE");
         SmtpConfig {
             host,
             port,

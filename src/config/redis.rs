@@ -138,19 +138,7 @@ impl Parser<'_> {
                 "expected 1 to 64 of A-Z a-z 0-9 _ - : . (no braces)",
             );
         }
-        let ca_file = self.get("REDIS_CA_FILE").map(PathBuf::from);
-        if let Some(path) = &ca_file {
-            let readable = std::fs::read_to_string(path)
-                .is_ok_and(|pem| pem.contains("-----BEGIN CERTIFICATE-----"));
-            if !readable {
-                let shown = path.display().to_string();
-                self.fail(
-                    "REDIS_CA_FILE",
-                    &shown,
-                    "expected a readable PEM certificate file",
-                );
-            }
-        }
+        let ca_file = self.pem_file("REDIS_CA_FILE");
         target.map(|target| RedisConfig {
             target,
             timeout,

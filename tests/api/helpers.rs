@@ -205,6 +205,19 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Sends `req` and reads the whole reply.
+    pub async fn of(req: reqwest::RequestBuilder) -> Self {
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        Self {
+            status,
+            headers,
+            text,
+        }
+    }
+
     /// The body as JSON (panics if it is not).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.text)
@@ -368,15 +381,7 @@ impl TestApp {
 
     /// Sends a request built by `f` and reads the whole reply.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let text = res.text().await.expect("body");
-        Reply {
-            status,
-            headers,
-            text,
-        }
+        Reply::of(req).await
     }
 
     /// `POST path` with the session cookie (if any).

@@ -57,15 +57,7 @@ impl Instance {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let text = res.text().await.expect("body");
-        Reply {
-            status,
-            headers,
-            text,
-        }
+        Reply::of(req).await
     }
 
     fn post(&self, path: &str, cookie: Option<&str>) -> reqwest::RequestBuilder {

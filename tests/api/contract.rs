@@ -271,9 +271,8 @@ async fn redis_kms_extras(backend: &Backend) {
     assert!(stranger.get(id, now).await.is_err());
 }
 
-#[tokio::test]
-async fn the_redis_kms_keeps_the_kms_contract() {
-    let backend = Backend::single();
+/// The contract on two independent handles sharing one master key, then the extras.
+async fn redis_kms_suite(backend: Backend) {
     let master = crate::redis_support::master_key();
     let (a, b) = (
         redis_kms(&backend, &[&master]),
@@ -284,13 +283,11 @@ async fn the_redis_kms_keeps_the_kms_contract() {
 }
 
 #[tokio::test]
+async fn the_redis_kms_keeps_the_kms_contract() {
+    redis_kms_suite(Backend::single()).await;
+}
+
+#[tokio::test]
 async fn the_redis_cluster_kms_keeps_the_kms_contract() {
-    let backend = Backend::cluster();
-    let master = crate::redis_support::master_key();
-    let (a, b) = (
-        redis_kms(&backend, &[&master]),
-        redis_kms(&backend, &[&master]),
-    );
-    kms_contract(a, b).await;
-    redis_kms_extras(&backend).await;
+    redis_kms_suite(Backend::cluster()).await;
 }

@@ -15,8 +15,9 @@ use secure_otp_server::store::RedisConnection;
 
 use crate::delivery::SelfSigned;
 
-/// How long a process may take to start (a hang guard, not a timing assertion).
-pub const START_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a process or a cluster may take to start (a hang guard, not a timing
+/// assertion: under the full suite a cluster has taken up to ~25 s to form here).
+pub const START_DEADLINE: Duration = Duration::from_secs(90);
 
 /// Waits until `f` holds, checking every 50 ms; panics after `deadline` saying `what`.
 pub fn wait_until(deadline: Duration, what: &str, mut f: impl FnMut() -> bool) {

@@ -6,54 +6,39 @@ use crate::process::{Server, command};
 #[tokio::test]
 async fn the_binary_prints_the_code_with_the_log_sender_and_it_verifies() {
     let mut server = Server::start(&[]);
-    let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{}/api/otp/create", server.base))
-        .header("content-type", "application/json")
-        .body(r#"{"email":"bin@example.com"}"#)
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status(), 200);
-    let set = r
-        .headers()
-        .get("set-cookie")
-        .expect("cookie")
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let r = server
+        .post(
+            "/api/otp/create",
+            None,
+            "application/json",
+            r#"{"email":"bin@example.com"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let set = r.set_cookie_header().expect("cookie");
     let pair = set.split(';').next().expect("pair").to_owned();
     assert!(pair.starts_with("o="), "{set}");
     let credential = r#"credential={"email":"bin@example.com"}"#;
-    let line = server.wait_for(|l| l.contains(credential));
-    let code: String = line
-        .split("otp=")
-        .nth(1)
-        .expect("otp= in the line")
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
-    assert_eq!(code.len(), 10, "{line}");
+    let code = server.code_for(r#""bin@example.com""#);
+    assert_eq!(code.len(), 10, "{code}");
     // Exactly one line carries it.
-    let r = client
-        .post(format!("{}/api/otp/verify", server.base))
-        .header("cookie", &pair)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("otp={code}"))
-        .send()
-        .await
-        .expect("verify");
-    assert_eq!(r.status(), 200);
-    let body: serde_json::Value =
-        serde_json::from_str(&r.text().await.expect("body")).expect("json");
-    assert_eq!(body["credential"], r#"{"email":"bin@example.com"}"#);
+    let r = server
+        .post(
+            "/api/otp/verify",
+            Some(&pair),
+            "application/x-www-form-urlencoded",
+            format!("otp={code}"),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["credential"], r#"{"email":"bin@example.com"}"#);
     let later = server.drain();
     let repeats = later
         .iter()
         .filter(|l| l.contains(credential) || l.contains(&format!("otp={code}")))
         .count();
     assert_eq!(repeats, 0, "the code was printed once: {later:?}");
-    let health = client
+    let health = reqwest::Client::new()
         .get(format!("{}/health", server.base))
         .send()
         .await
@@ -120,21 +105,17 @@ fn several_bad_values_are_reported_together() {
 #[tokio::test]
 async fn production_with_an_explicit_sender_starts_with_secure_cookies() {
     let server = Server::start(&[("ENVIRONMENT", "production"), ("OTP_SENDER", "log")]);
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/otp/create", server.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("email=prod%40example.com")
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status(), 200);
-    let set = r
-        .headers()
-        .get("set-cookie")
-        .expect("cookie")
-        .to_str()
-        .expect("ascii");
+    let r = server
+        .post(
+            "/api/otp/create",
+            None,
+            "application/x-www-form-urlencoded",
+            "email=prod%40example.com",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let set = r.set_cookie_header().expect("cookie");
     assert!(set.starts_with("__Host-Http-o="), "{set}");
     assert!(set.contains("Secure"), "{set}");
-    assert!(r.headers().get("strict-transport-security").is_some());
+    assert!(r.header("strict-transport-security").is_some());
 }

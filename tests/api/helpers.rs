@@ -313,6 +313,18 @@ impl Reply {
     }
 }
 
+/// Serves `app` on a free loopback port for the rest of the test; its address.
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("server runs");
+    });
+    addr
+}
+
 impl TestApp {
     /// A server with the default configuration.
     pub async fn spawn() -> Self {
@@ -350,13 +362,7 @@ impl TestApp {
         };
         let state = AppState::new(&config, plugins, clock.clone() as Arc<dyn Clock>);
         let app = router::<()>(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("server runs");
-        });
+        let addr = serve(app).await;
         Self {
             base: format!("http://{addr}"),
             addr,

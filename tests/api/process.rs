@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::helpers::Reply;
+
 /// The server binary built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_secure-otp-server");
 
@@ -115,6 +117,24 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// `POST path` with a body of `content_type` (and a `name=value` cookie), read whole.
+    pub async fn post(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(pair) = cookie {
+            req = req.header("cookie", pair);
+        }
+        Reply::of(req).await
     }
 
     /// The next code the `log` sender printed for a credential whose log form

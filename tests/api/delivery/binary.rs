@@ -18,42 +18,36 @@ async fn the_server_binary_sends_real_mail_and_never_logs_the_code() {
         ("SMTP_TLS", "none"),
         ("SMTP_FROM", "no-reply@acme.test"),
     ]);
-    let base = server.base.clone();
-
-    let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{base}/api/otp/create"))
-        .header("content-type", "application/json")
-        .body(r#"{"email":"hal@example.com"}"#)
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status(), 200);
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("cookie")
-        .to_owned();
+    let r = server
+        .post(
+            "/api/otp/create",
+            None,
+            "application/json",
+            r#"{"email":"hal@example.com"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let set = r.set_cookie_header().expect("cookie");
+    let cookie = set.split(';').next().expect("cookie");
     let code = code_in(&sink.message(1).await);
-    let r = client
-        .post(format!("{base}/api/otp/verify"))
-        .header("cookie", &cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("otp={code}"))
-        .send()
-        .await
-        .expect("verify");
-    assert_eq!(r.status(), 200);
-    let r = client
-        .post(format!("{base}/api/otp/create"))
-        .header("content-type", "application/json")
-        .body(r#"{"email":"reject-me@example.com"}"#)
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status(), 400);
+    let r = server
+        .post(
+            "/api/otp/verify",
+            Some(cookie),
+            "application/x-www-form-urlencoded",
+            format!("otp={code}"),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = server
+        .post(
+            "/api/otp/create",
+            None,
+            "application/json",
+            r#"{"email":"reject-me@example.com"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 400);
 
     let log = server.stop().join("\n");
     assert!(!log.contains(&code), "the code leaked into the log:\n{log}");

@@ -8,7 +8,6 @@ mod binary;
 mod smtp;
 mod webhook;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
@@ -211,13 +210,7 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr: SocketAddr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("receiver runs");
-        });
+        let addr = crate::helpers::serve(app).await;
         Self {
             url: format!("http://{addr}/hook"),
             received,
@@ -264,13 +257,7 @@ impl DeliveryApp {
             final_action: Arc::new(EchoCredential),
         };
         let app = router::<()>(AppState::new(&config, plugins, clock));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("server runs");
-        });
+        let addr = crate::helpers::serve(app).await;
         Self {
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()

@@ -351,7 +351,12 @@ async fn instances_reach_redis_over_tls_and_check_its_certificate() {
         .expect("a TLS server has a CA file")
         .to_owned();
     let backend = Backend::Single(server);
-    let mut p = Pair::start(&backend, &[("REDIS_CA_FILE", &ca)]);
+    // A debug build's first TLS handshake on a loaded machine can exceed the default 1 s
+    // command bound (seen once on a cold CI run); this test is about TLS, not timeouts.
+    let mut p = Pair::start(
+        &backend,
+        &[("REDIS_CA_FILE", &ca), ("REDIS_TIMEOUT_MS", "10000")],
+    );
     let (cookie, code) = p.a.session("tls@example.com").await;
     let r = p.b.verify(&cookie, &code).await;
     assert_eq!(r.status, 200, "verify over TLS on B: {}", r.text);

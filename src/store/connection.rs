@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -28,6 +29,8 @@ pub struct RedisConnection {
     handle: Handle,
     timeout: Duration,
     prefix: Arc<str>,
+    /// Bumped on every failed command, shared by all clones: see [`Self::epoch`].
+    failures: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -143,6 +146,7 @@ impl RedisConnection {
             handle,
             timeout,
             prefix: Arc::from(config.key_prefix.as_str()),
+            failures: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -154,6 +158,13 @@ impl RedisConnection {
     /// The key prefix (`REDIS_KEY_PREFIX`).
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Changes whenever a command has failed since the last call. A backend caching
+    /// what it read from Redis compares epochs: after an outage, Redis may have come
+    /// back empty (no persistence, a failover), so what was read before is re-read.
+    pub fn epoch(&self) -> u64 {
+        self.failures.load(Ordering::Acquire)
     }
 
     /// Runs `cmd`, bounded by the timeout.
@@ -206,14 +217,18 @@ impl RedisConnection {
         &self,
         work: impl Future<Output = Result<T, BackendError>>,
     ) -> Result<T, BackendError> {
-        tokio::time::timeout(self.timeout, work)
+        let result = tokio::time::timeout(self.timeout, work)
             .await
             .unwrap_or_else(|_| {
                 Err(BackendError::Unavailable(format!(
                     "redis did not answer within {} ms",
                     self.timeout.as_millis()
                 )))
-            })
+            });
+        if matches!(result, Err(BackendError::Unavailable(_))) {
+            self.failures.fetch_add(1, Ordering::AcqRel);
+        }
+        result
     }
 }
 

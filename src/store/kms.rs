@@ -18,7 +18,9 @@ use crate::plugin::Kms;
 /// How long an instance trusts its copy of the current key id before asking Redis
 /// again. Rotation times are known in advance (creation + rotation period), so a
 /// cached key is never used past its rotation; this bound only matters when the
-/// current key is changed by hand in Redis.
+/// current key is changed by hand in Redis, or Redis lost its data without this
+/// instance seeing an error (a failed command drops the copy at once: see
+/// [`RedisConnection::epoch`]).
 pub const CURRENT_CACHE: Duration = Duration::from_secs(1);
 
 /// `KEYS[1]` the current pointer, `KEYS[2]` the candidate key's entry; `ARGV[1]` now,
@@ -49,6 +51,8 @@ struct CurrentCache {
     kek: Arc<Kek>,
     created: Timestamp,
     fetched: Instant,
+    /// The connection's epoch when read: an outage since then voids the copy.
+    epoch: u64,
 }
 
 /// The [`Kms`] on Redis or a Redis Cluster, shared by every instance.
@@ -133,7 +137,11 @@ impl RedisKms {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         guard
             .as_ref()
-            .filter(|c| now < c.created.plus(self.rotation) && c.fetched.elapsed() < CURRENT_CACHE)
+            .filter(|c| {
+                now < c.created.plus(self.rotation)
+                    && c.fetched.elapsed() < CURRENT_CACHE
+                    && c.epoch == self.redis.epoch()
+            })
             .map(|c| (c.id, Arc::clone(&c.kek)))
     }
 
@@ -233,6 +241,8 @@ impl Kms for RedisKms {
         if let Some(k) = self.cached_current(now) {
             return Ok(k);
         }
+        // Read first: a failure while refreshing voids what this refresh caches.
+        let epoch = self.redis.epoch();
         // A candidate, stored only if the current key is missing or due for rotation.
         let id = KeyId::random();
         let kek = Kek::generate();
@@ -277,6 +287,7 @@ impl Kms for RedisKms {
             kek: Arc::clone(&kek),
             created,
             fetched: Instant::now(),
+            epoch,
         });
         Ok((cur_id, kek))
     }

@@ -291,3 +291,44 @@ async fn the_redis_kms_keeps_the_kms_contract() {
 async fn the_redis_cluster_kms_keeps_the_kms_contract() {
     redis_kms_suite(Backend::cluster()).await;
 }
+
+/// Redis restarted empty (no persistence) while an instance held the current key in
+/// its cache: once that instance has seen a command fail, it elects a new key in
+/// Redis instead of sealing with one no other instance can find.
+#[tokio::test]
+async fn after_an_outage_the_redis_kms_re_reads_the_current_key() {
+    let mut backend = Backend::single();
+    let master = crate::redis_support::master_key();
+    let connection = backend.connection();
+    let a = RedisKms::new(
+        connection.clone(),
+        vec![MasterKey::from_base64(&master).expect("master key")],
+        ROTATION,
+        RETENTION,
+    )
+    .expect("kms");
+    let ids = RedisIdStore::new(connection);
+    let now = at(0);
+    let (before, _) = a.current(now).await.expect("current");
+
+    let Backend::Single(server) = &mut backend else {
+        unreachable!("a single server")
+    };
+    server.restart();
+    // Redis is back, empty. A command on the shared connection fails once (the old
+    // socket is dead), as a request during the outage would have.
+    let mut failed = false;
+    for _ in 0..5 {
+        failed |= ids.issue(at(60_000), now).await.is_err();
+    }
+    assert!(failed, "the first command on the dead socket fails");
+
+    let (after, _) = a.current(now).await.expect("current after the outage");
+    assert_ne!(after, before, "a new key is elected");
+    let b = redis_kms(&backend, &[&master]);
+    assert!(
+        b.get(after, now).await.expect("get").is_some(),
+        "and stored"
+    );
+    assert!(b.get(before, now).await.expect("get").is_none());
+}

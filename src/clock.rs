@@ -56,20 +56,107 @@ impl Timestamp {
 
     /// ISO-8601 UTC with milliseconds, e.g. `2026-11-24T00:34:57.000Z`.
     pub fn to_iso8601(self) -> String {
-        let nanos = i128::from(self.0) * 1_000_000;
-        match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-            Ok(t) => format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                t.millisecond()
-            ),
-            Err(_) => "9999-12-31T23:59:59.999Z".to_owned(),
+        let c = Civil::of(self);
+        let mut out = String::with_capacity(24);
+        push_digits(&mut out, c.year, 4);
+        out.push('-');
+        push_digits(&mut out, c.month, 2);
+        out.push('-');
+        push_digits(&mut out, c.day, 2);
+        out.push('T');
+        push_digits(&mut out, c.hour, 2);
+        out.push(':');
+        push_digits(&mut out, c.minute, 2);
+        out.push(':');
+        push_digits(&mut out, c.second, 2);
+        out.push('.');
+        push_digits(&mut out, c.milli, 3);
+        out.push('Z');
+        out
+    }
+
+    /// An HTTP-date (RFC 9110, IMF-fixdate), truncated to the second, e.g.
+    /// `Thu, 19 Nov 2026 12:03:00 GMT`: the cookie's `Expires`.
+    pub fn to_http_date(self) -> String {
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let c = Civil::of(self);
+        let mut out = String::with_capacity(29);
+        out.push_str(DAYS[(c.weekday % 7) as usize]);
+        out.push_str(", ");
+        push_digits(&mut out, c.day, 2);
+        out.push(' ');
+        out.push_str(MONTHS[(c.month.clamp(1, 12) - 1) as usize]);
+        out.push(' ');
+        push_digits(&mut out, c.year, 4);
+        out.push(' ');
+        push_digits(&mut out, c.hour, 2);
+        out.push(':');
+        push_digits(&mut out, c.minute, 2);
+        out.push(':');
+        push_digits(&mut out, c.second, 2);
+        out.push_str(" GMT");
+        out
+    }
+}
+
+/// The last instant written out as a date: calendars here end with year 9999 (as
+/// the `time` crate's and JavaScript's ISO strings do); later instants are clamped.
+const LAST_WRITTEN_MS: u64 = 253_402_300_799_999;
+
+/// A UTC calendar date and time of day, computed without a date library: these
+/// strings are written on every response, and formatting through `time` was a
+/// tenth of an in-process create.
+struct Civil {
+    year: u64,
+    month: u64,
+    day: u64,
+    hour: u64,
+    minute: u64,
+    second: u64,
+    milli: u64,
+    /// 0 = Monday.
+    weekday: u64,
+}
+
+impl Civil {
+    /// Howard Hinnant's `civil_from_days`, for days on or after 1970-01-01.
+    fn of(t: Timestamp) -> Self {
+        let ms = t.0.min(LAST_WRITTEN_MS);
+        let secs = ms / 1000;
+        let days = secs / 86_400;
+        let in_day = secs % 86_400;
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z % 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        Self {
+            year,
+            month,
+            day,
+            hour: in_day / 3600,
+            minute: in_day % 3600 / 60,
+            second: in_day % 60,
+            milli: ms % 1000,
+            // 1970-01-01 was a Thursday.
+            weekday: (days + 3) % 7,
         }
+    }
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits (`n` has at most `width`).
+fn push_digits(out: &mut String, n: u64, width: u32) {
+    let mut div = 10u64.pow(width.saturating_sub(1));
+    while div > 0 {
+        out.push(char::from(b'0' + ((n / div) % 10) as u8));
+        div /= 10;
     }
 }
 
@@ -140,6 +227,45 @@ mod tests {
         assert_eq!(
             Timestamp::from_millis(0).to_iso8601(),
             "1970-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn dates_match_a_date_library_across_the_whole_range() {
+        // Every day boundary would be slow; a stride that walks through every
+        // month, leap years, century rules, and the clamped end of year 9999.
+        let mut ms = 0u64;
+        while ms <= LAST_WRITTEN_MS + 86_400_000 {
+            let t = Timestamp::from_millis(ms);
+            let clamped = ms.min(LAST_WRITTEN_MS);
+            let d =
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(clamped) * 1_000_000)
+                    .expect("in range");
+            let iso = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                d.year(),
+                u8::from(d.month()),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second(),
+                d.millisecond()
+            );
+            assert_eq!(t.to_iso8601(), iso, "{ms}");
+            let http = d
+                .format(&time::format_description::well_known::Rfc2822)
+                .expect("formats");
+            // RFC 2822 writes `+0000`; an HTTP-date writes `GMT`.
+            assert_eq!(t.to_http_date(), http.replace(" +0000", " GMT"), "{ms}");
+            ms += 3_999_999_937;
+        }
+        assert_eq!(
+            Timestamp::from_millis(u64::MAX).to_iso8601(),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            Timestamp::from_millis(1_795_089_780_000).to_http_date(),
+            "Thu, 19 Nov 2026 12:03:00 GMT"
         );
     }
 

@@ -4,8 +4,6 @@
 //! fails in production (a fix of the original).
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use cookie::{Cookie, SameSite};
-use time::OffsetDateTime;
 
 use crate::clock::Timestamp;
 use crate::otp::CookieUpdate;
@@ -61,33 +59,34 @@ impl CookieSettings {
 
     /// The `Set-Cookie` header for `update`; `None` when nothing is to be sent.
     /// A `Clear` is only sent to a client that presented a cookie.
+    ///
+    /// Written in the original's attribute order (SPEC 1.7):
+    /// `<name>=<value>; Path=/; Expires=<HTTP-date>; HttpOnly; [Secure; ]SameSite=Strict`;
+    /// a clear adds `Max-Age=0` and expires at the epoch.
     pub fn header(&self, update: &CookieUpdate, had_cookie: bool) -> Option<HeaderValue> {
-        let mut c = match update {
+        let (value, expires, clear) = match update {
             CookieUpdate::Keep => return None,
             CookieUpdate::Clear if !had_cookie => return None,
-            CookieUpdate::Clear => {
-                let mut c = Cookie::new(self.name.clone(), "");
-                c.set_max_age(time::Duration::ZERO);
-                c.set_expires(OffsetDateTime::UNIX_EPOCH);
-                c
-            }
-            CookieUpdate::Set { value, expires } => {
-                let mut c = Cookie::new(self.name.clone(), value.clone());
-                c.set_expires(to_datetime(*expires));
-                c
-            }
+            CookieUpdate::Clear => ("", Timestamp::from_millis(0), true),
+            CookieUpdate::Set { value, expires } => (value.as_str(), *expires, false),
         };
-        c.set_path("/");
-        c.set_http_only(true);
-        c.set_same_site(SameSite::Strict);
-        c.set_secure(self.secure);
-        HeaderValue::from_str(&c.to_string()).ok()
+        let mut out = String::with_capacity(self.name.len() + value.len() + 96);
+        out.push_str(&self.name);
+        out.push('=');
+        out.push_str(value);
+        out.push_str("; Path=/");
+        if clear {
+            out.push_str("; Max-Age=0");
+        }
+        out.push_str("; Expires=");
+        out.push_str(&expires.to_http_date());
+        out.push_str("; HttpOnly");
+        if self.secure {
+            out.push_str("; Secure");
+        }
+        out.push_str("; SameSite=Strict");
+        HeaderValue::from_str(&out).ok()
     }
-}
-
-fn to_datetime(t: Timestamp) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(t.floor_second().as_secs())
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -164,5 +163,29 @@ mod tests {
         }
         assert!(s.header(&CookieUpdate::Clear, false).is_none());
         assert!(s.header(&CookieUpdate::Keep, true).is_none());
+        // The original's exact order, byte for byte.
+        assert_eq!(
+            set,
+            "__Host-Http-o=abc; Path=/; Expires=Fri, 15 Jan 2027 08:00:00 GMT; HttpOnly; \
+             Secure; SameSite=Strict"
+        );
+        assert_eq!(
+            clear,
+            "__Host-Http-o=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; \
+             HttpOnly; Secure; SameSite=Strict"
+        );
+        let dev = CookieSettings::new("o", false)
+            .header(
+                &CookieUpdate::Set {
+                    value: "v".into(),
+                    expires: Timestamp::from_millis(1_800_000_000_999),
+                },
+                false,
+            )
+            .expect("set");
+        assert_eq!(
+            dev.to_str().expect("ascii"),
+            "o=v; Path=/; Expires=Fri, 15 Jan 2027 08:00:00 GMT; HttpOnly; SameSite=Strict"
+        );
     }
 }

@@ -92,9 +92,7 @@ where
         .fallback(layers::not_found)
         .method_not_allowed_fallback(layers::not_found)
         .layer(DefaultBodyLimit::disable())
-        .layer(from_fn_with_state(state.clone(), layers::body_limit))
-        .layer(from_fn_with_state(state.clone(), layers::cors))
-        .layer(from_fn_with_state(state.clone(), layers::security_headers))
+        .layer(from_fn_with_state(state.clone(), layers::edge))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))

@@ -176,13 +176,7 @@ fn otp_router() -> (Router, String) {
         kms: Arc::new(MemoryKms::new(Duration::from_secs(3600), retention)),
         final_action: Arc::new(EchoCredential),
     };
-    let first = config
-        .code_format
-        .alphabet()
-        .first()
-        .copied()
-        .unwrap_or(b'0');
-    let wrong = String::from(char::from(first)).repeat(config.code_format.length());
+    let wrong = config.code_format.placeholder();
     (
         router(AppState::new(&config, plugins, Arc::new(SystemClock))),
         wrong,

@@ -631,7 +631,7 @@ async fn run_one(
         scenario,
         addr,
         cookie_name: config.cookie_name(),
-        wrong_code: wrong_code(config),
+        wrong_code: config.code_format.placeholder(),
         sender: Arc::clone(&server.sender),
         pool,
         serial: AtomicU64::new(0),
@@ -675,18 +675,6 @@ async fn run_one(
 fn new_histogram() -> Result<Histogram<u64>> {
     // 1 µs to 60 s, three significant digits.
     Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
-}
-
-/// A well-formed code that is never right (a code of the first alphabet character
-/// only; a generated one equals it with probability `alphabet^-length`).
-fn wrong_code(config: &Config) -> String {
-    let first = config
-        .code_format
-        .alphabet()
-        .first()
-        .copied()
-        .unwrap_or(b'0');
-    String::from(char::from(first)).repeat(config.code_format.length())
 }
 
 /// One connection's figures.

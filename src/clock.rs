@@ -64,11 +64,7 @@ impl Timestamp {
         out.push('-');
         push_digits(&mut out, c.day, 2);
         out.push('T');
-        push_digits(&mut out, c.hour, 2);
-        out.push(':');
-        push_digits(&mut out, c.minute, 2);
-        out.push(':');
-        push_digits(&mut out, c.second, 2);
+        c.push_time_of_day(&mut out);
         out.push('.');
         push_digits(&mut out, c.milli, 3);
         out.push('Z');
@@ -92,11 +88,7 @@ impl Timestamp {
         out.push(' ');
         push_digits(&mut out, c.year, 4);
         out.push(' ');
-        push_digits(&mut out, c.hour, 2);
-        out.push(':');
-        push_digits(&mut out, c.minute, 2);
-        out.push(':');
-        push_digits(&mut out, c.second, 2);
+        c.push_time_of_day(&mut out);
         out.push_str(" GMT");
         out
     }
@@ -148,6 +140,15 @@ impl Civil {
             // 1970-01-01 was a Thursday.
             weekday: (days + 3) % 7,
         }
+    }
+
+    /// Appends `HH:MM:SS`.
+    fn push_time_of_day(&self, out: &mut String) {
+        push_digits(out, self.hour, 2);
+        out.push(':');
+        push_digits(out, self.minute, 2);
+        out.push(':');
+        push_digits(out, self.second, 2);
     }
 }
 

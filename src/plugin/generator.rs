@@ -67,6 +67,14 @@ impl CodeFormat {
         self.length
     }
 
+    /// A well-formed code of the first symbol repeated: a placeholder for tests and
+    /// benchmarks that need a code of the right shape, almost surely wrong (a generated
+    /// code equals it with probability `alphabet^-length`).
+    pub fn placeholder(&self) -> String {
+        let first = self.alphabet.first().copied().unwrap_or(b'0');
+        String::from(char::from(first)).repeat(self.length)
+    }
+
     /// Parses user input: trimmed, exactly `length` characters of the alphabet.
     pub fn parse(&self, text: &str) -> Option<OtpCode> {
         let t = text.trim().as_bytes();

@@ -6,8 +6,9 @@
 //! so the test run stays quick.
 #![allow(
     clippy::expect_used,
+    clippy::disallowed_methods,
     missing_docs,
-    reason = "benchmark set-up: a failure is a bug in the benchmark itself"
+    reason = "benchmark set-up: a failure is a bug in the benchmark itself; timing is real"
 )]
 
 use std::future::Future;
@@ -27,10 +28,12 @@ use secure_otp_server::crypto::{self, Kek, KeyId, Sealed};
 use secure_otp_server::error::BackendError;
 use secure_otp_server::otp::token::{Token, TokenList};
 use secure_otp_server::plugin::{
-    CodeFormat, Credential, Delivery, EchoCredential, IdStore, JsonCredential, ListId,
-    MemoryIdStore, MemoryKms, OtpGenerator, OtpMessage, RandomGenerator, Sender,
+    CodeFormat, Credential, Delivery, IdStore, ListId, MemoryIdStore, OtpGenerator, OtpMessage,
+    RandomGenerator, Sender,
 };
-use secure_otp_server::{AppState, Config, OtpPolicy, Plugins, SystemClock, Timestamp, router};
+use secure_otp_server::{
+    AppState, Clock, Config, OtpPolicy, Plugins, SystemClock, Timestamp, router,
+};
 use tower::ServiceExt as _;
 
 const NOW: Timestamp = Timestamp::from_millis(1_795_089_600_000);
@@ -167,20 +170,11 @@ impl Sender for NullSender {
 fn otp_router() -> (Router, String) {
     let config = Config::from_vars([("OTP_RESEND_BLOCK_SECONDS", "0".to_owned())])
         .expect("valid configuration");
-    let retention = config.policy.max_age + Duration::from_secs(1);
-    let plugins = Plugins {
-        generator: Arc::new(RandomGenerator::new(config.code_format.clone())),
-        credential: Arc::new(JsonCredential),
-        sender: Arc::new(NullSender),
-        ids: Arc::new(MemoryIdStore::new(1 << 20)),
-        kms: Arc::new(MemoryKms::new(Duration::from_secs(3600), retention)),
-        final_action: Arc::new(EchoCredential),
-    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut plugins = Plugins::from_config(&config, &clock).expect("default plug-ins");
+    plugins.sender = Arc::new(NullSender);
     let wrong = config.code_format.placeholder();
-    (
-        router(AppState::new(&config, plugins, Arc::new(SystemClock))),
-        wrong,
-    )
+    (router(AppState::new(&config, plugins, clock)), wrong)
 }
 
 fn create_request(n: u64) -> Request<Body> {

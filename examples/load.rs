@@ -30,6 +30,11 @@
 //! binary is a thin wrapper around the same router), so the flow scenario can read the
 //! codes from a recording sender instead of parsing logs.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a load generator measures real elapsed time"
+)]
+
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -47,17 +52,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use secure_otp_server::config::{CredentialKind, IdStoreConfig, KmsConfig};
 use secure_otp_server::crypto;
 use secure_otp_server::error::BackendError;
 use secure_otp_server::otp::CookieUpdate;
 use secure_otp_server::otp::token::{Token, TokenList};
 use secure_otp_server::plugin::{
-    Credential, CredentialSchema, Delivery, EchoCredential, EmailCredential,
-    EmailOrPhoneCredential, IdStore, JsonCredential, Kms, ListId, Locale, MemoryIdStore, MemoryKms,
-    OtpGenerator, OtpMessage, PhoneCredential, Plugins, RandomGenerator, Sender, StaticKms,
+    Credential, Delivery, IdStore, ListId, Locale, MemoryIdStore, OtpGenerator, OtpMessage,
+    Plugins, RandomGenerator, Sender,
 };
-use secure_otp_server::store::{RedisConnection, RedisIdStore, RedisKms};
 use secure_otp_server::{AppState, Clock, Config, SystemClock, Timestamp, router};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -281,73 +283,14 @@ struct Server {
     sender: Arc<RecordingSender>,
 }
 
-/// The ID store the configuration asks for, as `src/custom/ids.rs` picks it.
-fn id_store(
-    config: &Config,
-    clock: &Arc<dyn Clock>,
-    redis: Option<&RedisConnection>,
-) -> Result<Arc<dyn IdStore>> {
-    Ok(match &config.id_store {
-        IdStoreConfig::Memory {
-            capacity,
-            sweep_every,
-        } => {
-            let store = Arc::new(MemoryIdStore::new(*capacity));
-            drop(MemoryIdStore::spawn_sweeper(
-                Arc::clone(&store),
-                Arc::clone(clock),
-                *sweep_every,
-            ));
-            store
-        }
-        IdStoreConfig::Redis => Arc::new(RedisIdStore::new(
-            redis.ok_or("OTP_ID_STORE=redis needs REDIS_URL")?.clone(),
-        )),
-    })
-}
-
 /// The plug-ins the binary would pick for `config`, except the recording sender.
 fn plugins(
     config: &Config,
     clock: &Arc<dyn Clock>,
     sender: Arc<RecordingSender>,
 ) -> Result<Plugins> {
-    let retention = config.policy.max_age + Duration::from_secs(1);
-    let redis = config
-        .redis
-        .as_ref()
-        .map(RedisConnection::new)
-        .transpose()?;
-    let kms: Arc<dyn Kms> = match &config.kms {
-        KmsConfig::Memory { rotation } => Arc::new(MemoryKms::new(*rotation, retention)),
-        KmsConfig::Static { .. } => {
-            Arc::new(StaticKms::new(config.kms.static_keys()).ok_or("OTP_KEYS holds no key")?)
-        }
-        KmsConfig::Redis { rotation, .. } => Arc::new(
-            RedisKms::new(
-                redis.clone().ok_or("OTP_KMS=redis needs REDIS_URL")?,
-                config.kms.master_keys(),
-                *rotation,
-                retention,
-            )
-            .ok_or("OTP_KMS_MASTER_KEY holds no key")?,
-        ),
-    };
-    let credential: Arc<dyn CredentialSchema> = match config.credential {
-        CredentialKind::Json => Arc::new(JsonCredential),
-        CredentialKind::Email => Arc::new(EmailCredential),
-        CredentialKind::Phone => Arc::new(PhoneCredential),
-        CredentialKind::EmailOrPhone => Arc::new(EmailOrPhoneCredential),
-    };
-    let ids = id_store(config, clock, redis.as_ref())?;
-    let plugins = Plugins {
-        generator: Arc::new(RandomGenerator::new(config.code_format.clone())),
-        credential,
-        sender,
-        ids,
-        kms,
-        final_action: Arc::new(EchoCredential),
-    };
+    let mut plugins = Plugins::from_config(config, clock)?;
+    plugins.sender = sender;
     Ok(plugins)
 }
 

@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch (UTC).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -80,11 +80,16 @@ impl Timestamp {
         ];
         let c = Civil::of(self);
         let mut out = String::with_capacity(29);
-        out.push_str(DAYS[(c.weekday % 7) as usize]);
+        out.push_str(DAYS.get(c.weekday as usize % 7).copied().unwrap_or("Mon"));
         out.push_str(", ");
         push_digits(&mut out, c.day, 2);
         out.push(' ');
-        out.push_str(MONTHS[(c.month.clamp(1, 12) - 1) as usize]);
+        out.push_str(
+            MONTHS
+                .get((c.month.clamp(1, 12) - 1) as usize)
+                .copied()
+                .unwrap_or("Jan"),
+        );
         out.push(' ');
         push_digits(&mut out, c.year, 4);
         out.push(' ');
@@ -178,6 +183,10 @@ pub trait Clock: Send + Sync + fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one reading of the wall clock"
+    )]
     fn now(&self) -> Timestamp {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -185,6 +194,16 @@ impl Clock for SystemClock {
             .unwrap_or(0);
         Timestamp(ms)
     }
+}
+
+/// The monotonic clock, for measuring elapsed time (caches, timeouts), never for
+/// what a client sees: the one reading of it in the library.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the one reading of the monotonic clock"
+)]
+pub fn monotonic_now() -> Instant {
+    Instant::now()
 }
 
 /// A clock that only moves when told to; for tests and simulations.

@@ -8,18 +8,25 @@
 //!
 //! ## Architecture
 //!
-//! * [`config`]: environment → validated [`Config`].
+//! * [`config`]: the core settings and [`Env`](config::Env), the reader every
+//!   other module parses its own settings with.
+//! * [`settings`]: the whole [`Config`], and [`Plugins::from_config`], the one place
+//!   the configured plug-ins are built.
 //! * [`otp`]: the protocol (create, resend, verify) as [`OtpService`]; no HTTP.
 //! * [`crypto`]: the cookie envelope and its wire format; the only module naming AES.
 //! * [`plugin`]: the extension traits (generator, credential schema, sender, ID store,
 //!   KMS, final action) with their in-memory defaults, gathered in [`Plugins`].
+//! * Network adapters, each beside its own settings and behind a Cargo feature:
+//!   `redis` (ID store and KMS for several instances), `smtp` (e-mail and its
+//!   templates), `webhook` (SMS, WhatsApp and voice gateways).
 //! * [`http`]: the axum adapter; [`router`] returns a `Router` a host app can nest.
-//! * [`store`]: Redis / Redis Cluster backends of the ID store and the KMS (several instances).
 //! * [`clock`]: time as a value; flows take `now`.
 //! * [`error`]: the one client-facing [`Error`] with its stable codes.
 //!
-//! The binary (`src/main.rs`) reads the configuration, picks the plug-ins in
-//! `src/custom/` and serves [`router`] until a shutdown signal.
+//! The binary (`src/main.rs`) reads the configuration, lets `src/custom/` adjust the
+//! default plug-ins, and serves [`router`] until a shutdown signal.
+
+#![deny(unreachable_pub, clippy::indexing_slicing)]
 
 pub mod clock;
 pub mod config;
@@ -28,11 +35,19 @@ pub mod error;
 pub mod http;
 pub mod otp;
 pub mod plugin;
-pub mod store;
+#[cfg(feature = "redis")]
+pub mod redis;
+pub mod settings;
+#[cfg(feature = "smtp")]
+pub mod smtp;
+#[cfg(feature = "test-util")]
+pub mod testing;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use config::Config;
 pub use error::Error;
 pub use http::{AppState, router};
 pub use otp::{OtpPolicy, OtpService};
 pub use plugin::Plugins;
+pub use settings::Config;

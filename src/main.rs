@@ -5,6 +5,7 @@ mod custom;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use secure_otp_server::config::Env;
 use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
 use tracing_subscriber::EnvFilter;
 
@@ -17,7 +18,7 @@ async fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let config = match Config::from_env() {
+    let (config, settings) = match Config::read(Env::from_process(), custom::read_settings) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("secure-otp-server: {e}");
@@ -25,7 +26,7 @@ async fn main() -> ExitCode {
         }
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let plugins = match custom::plugins(&config, &clock) {
+    let plugins = match custom::plugins(&config, &settings, &clock) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("secure-otp-server: {e}");
@@ -33,27 +34,32 @@ async fn main() -> ExitCode {
         }
     };
     let app = router::<()>(AppState::new(&config, plugins, clock));
-    let listener = match tokio::net::TcpListener::bind((config.host, config.port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "secure-otp-server: cannot listen on {}:{}: {e}",
-                config.host, config.port
-            );
-            return ExitCode::from(1);
-        }
-    };
+    let listener =
+        match tokio::net::TcpListener::bind((config.server.host, config.server.port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "secure-otp-server: cannot listen on {}:{}: {e}",
+                    config.server.host, config.server.port
+                );
+                return ExitCode::from(1);
+            }
+        };
     match listener.local_addr() {
         Ok(addr) => tracing::info!(
-            environment = ?config.environment,
+            environment = ?config.server.environment,
             cookie = %config.cookie_name(),
+            plugins = %config.describe(),
             "listening on http://{addr}"
         ),
         Err(e) => tracing::warn!(error = %e, "listening on an unknown address"),
     }
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    if let Err(e) = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
     {
         eprintln!("secure-otp-server: {e}");
         return ExitCode::from(1);

@@ -90,12 +90,15 @@ pub fn unwrap_kek(
     created: Timestamp,
     stored: &[u8],
 ) -> Result<Kek, CryptoError> {
-    if stored.len() != WRAPPED_KEK_LEN || stored[0] != AT_REST_VERSION {
+    if stored.len() != WRAPPED_KEK_LEN {
         return Err(CryptoError);
     }
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&stored[1..1 + NONCE_LEN]);
-    let mut body = stored[1 + NONCE_LEN..].to_vec();
+    let Some((&AT_REST_VERSION, rest)) = stored.split_first() else {
+        return Err(CryptoError);
+    };
+    let (nonce_bytes, body) = rest.split_at_checked(NONCE_LEN).ok_or(CryptoError)?;
+    let nonce: [u8; NONCE_LEN] = nonce_bytes.try_into().map_err(|_| CryptoError)?;
+    let mut body = body.to_vec();
     Aes256Gcm::new((&master.0).into())
         .decrypt_in_place(&Nonce::from(nonce), &aad(id, created), &mut body)
         .map_err(|_| CryptoError)?;

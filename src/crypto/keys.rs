@@ -42,10 +42,9 @@ impl KeyId {
             return None;
         }
         let mut out = [0u8; KEY_ID_LEN];
-        for (i, pair) in text.chunks_exact(2).enumerate() {
-            let hi = hex_digit(pair[0])?;
-            let lo = hex_digit(pair[1])?;
-            out[i] = hi << 4 | lo;
+        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            let [hi, lo] = pair else { return None };
+            *byte = hex_digit(*hi)? << 4 | hex_digit(*lo)?;
         }
         Some(Self(out))
     }

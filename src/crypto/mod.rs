@@ -47,7 +47,7 @@ pub const OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 /// Longest cookie value we even try to decode; browsers cap a cookie at 4096 bytes.
 pub const MAX_SEALED_CHARS: usize = 4096;
 
-/// The opaque failure of [`open`]: no detail, by design.
+/// The opaque failure of [`Sealed::open`]: no detail, by design.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the sealed value is invalid")]
 pub struct CryptoError;
@@ -78,7 +78,7 @@ impl Sealed {
             return Err(CryptoError);
         }
         let bytes = URL_SAFE_NO_PAD.decode(value).map_err(|_| CryptoError)?;
-        if bytes.len() < OVERHEAD || bytes[0] != VERSION {
+        if bytes.len() < OVERHEAD || bytes.first() != Some(&VERSION) {
             return Err(CryptoError);
         }
         Ok(Self { bytes })
@@ -86,18 +86,24 @@ impl Sealed {
 
     /// The key id the value names.
     pub fn key_id(&self) -> KeyId {
-        let mut id = [0u8; KEY_ID_LEN];
-        id.copy_from_slice(&self.bytes[1..1 + KEY_ID_LEN]);
+        // `parse` guarantees at least `OVERHEAD` bytes, so the range is there.
+        let id = self
+            .bytes
+            .get(1..1 + KEY_ID_LEN)
+            .and_then(|s| <[u8; KEY_ID_LEN]>::try_from(s).ok())
+            .unwrap_or([0; KEY_ID_LEN]);
         KeyId::from_bytes(id)
     }
 
     /// Unwraps the DEK with `kek` and decrypts; any failure is [`CryptoError`].
     pub fn open(mut self, kek: &Kek, cookie_name: &str) -> Result<Vec<u8>, CryptoError> {
         let mut dek = Dek([0u8; KEY_LEN]);
+        let header = self.bytes.get(..HEADER_LEN).ok_or(CryptoError)?;
+        let wrapped = header.get(1 + KEY_ID_LEN..).ok_or(CryptoError)?;
         KwAes256::new(kek.bytes().into())
-            .unwrap_key(&self.bytes[1 + KEY_ID_LEN..HEADER_LEN], &mut dek.0)
+            .unwrap_key(wrapped, &mut dek.0)
             .map_err(|_| CryptoError)?;
-        let aad = aad(&self.bytes[..HEADER_LEN], cookie_name);
+        let aad = aad(header, cookie_name);
         let mut body = self.bytes.split_off(HEADER_LEN);
         Aes256Gcm::new((&dek.0).into())
             .decrypt_in_place(&Nonce::default(), &aad, &mut body)
@@ -114,7 +120,8 @@ pub fn seal(key_id: KeyId, kek: &Kek, cookie_name: &str, plaintext: &[u8]) -> St
     out.extend_from_slice(key_id.as_bytes());
     out.resize(HEADER_LEN, 0);
     // Wrapping a 32-byte key into a 40-byte buffer cannot fail.
-    let wrapped = KwAes256::new(kek.bytes().into()).wrap_key(&dek.0, &mut out[1 + KEY_ID_LEN..]);
+    let (_, slot) = out.split_at_mut(1 + KEY_ID_LEN);
+    let wrapped = KwAes256::new(kek.bytes().into()).wrap_key(&dek.0, slot);
     debug_assert!(wrapped.is_ok());
     let aad = aad(&out, cookie_name);
     let mut body = plaintext.to_vec();

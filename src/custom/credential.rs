@@ -1,20 +1,20 @@
-//! Credential schema: `OTP_CREDENTIAL=json` (any non-empty JSON), `email`, `phone`
-//! (E.164) or `email_or_phone`.
+//! Credential schema. Default: `OTP_CREDENTIAL` picks `json` (any non-empty JSON),
+//! `email`, `phone` (E.164) or `email_or_phone`. To accept another shape (an
+//! employee number, a username), implement `secure_otp_server::plugin::CredentialSchema`
+//! and return `Arc::new(YourSchema)`.
 
 use std::sync::Arc;
 
 use secure_otp_server::Config;
-use secure_otp_server::config::CredentialKind;
-use secure_otp_server::plugin::{
-    CredentialSchema, EmailCredential, EmailOrPhoneCredential, JsonCredential, PhoneCredential,
-};
+use secure_otp_server::plugin::CredentialSchema;
+
+use super::Settings;
 
 /// The schema this server uses.
-pub fn schema(config: &Config) -> Arc<dyn CredentialSchema> {
-    match config.credential {
-        CredentialKind::Json => Arc::new(JsonCredential),
-        CredentialKind::Email => Arc::new(EmailCredential),
-        CredentialKind::Phone => Arc::new(PhoneCredential),
-        CredentialKind::EmailOrPhone => Arc::new(EmailOrPhoneCredential),
-    }
+pub fn schema(
+    default: Arc<dyn CredentialSchema>,
+    _config: &Config,
+    _settings: &Settings,
+) -> Arc<dyn CredentialSchema> {
+    default
 }

@@ -90,20 +90,19 @@ impl CookieSettings {
 }
 
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                i += 3;
-                continue;
-            }
+    let mut rest = s.as_bytes();
+    let mut out = Vec::with_capacity(rest.len());
+    let hex = |b: &u8| char::from(*b).to_digit(16);
+    while let Some((&b, tail)) = rest.split_first() {
+        if let [b'%', h, l, ..] = rest
+            && let (Some(h), Some(l)) = (hex(h), hex(l))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+            rest = tail.get(2..).unwrap_or_default();
+            continue;
         }
-        out.push(bytes[i]);
-        i += 1;
+        out.push(b);
+        rest = tail;
     }
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -9,7 +9,11 @@ use crate::error::Error;
 use crate::http::{AppState, body, locale, state_response};
 
 /// Parses the credential, then runs the create flow.
-pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn handler(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let app = &app.0;
     let now = app.clock.now();
     let cookie = app.cookies.read(&headers);

@@ -1,6 +1,6 @@
 //! `/health` (any method): the process is up.
 
 /// `200 OK` with a plain-text body.
-pub async fn handler() -> &'static str {
+pub(super) async fn handler() -> &'static str {
     "OK"
 }

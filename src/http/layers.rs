@@ -42,7 +42,7 @@ const fn secure(name: &'static str, value: &'static str) -> (HeaderName, HeaderV
 /// Every request: an `OPTIONS` preflight is answered here; anything else has its
 /// body read up to the limit (or gets `413`) and goes to the router. Every
 /// response then gets its CORS and security headers.
-pub async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(super) async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let inner = &state.0;
     let allowed_origin = req
         .headers()
@@ -126,6 +126,6 @@ fn security_headers(h: &mut HeaderMap, production: bool) {
 }
 
 /// Unknown routes and wrong methods: `404` with an empty body.
-pub async fn not_found() -> StatusCode {
+pub(super) async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }

@@ -4,6 +4,7 @@
 //! [`OtpService`] flow, and turn its [`Outcome`] into a response.
 
 mod body;
+pub mod client;
 pub mod cookie;
 mod create;
 mod health;
@@ -25,10 +26,10 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::clock::Clock;
-use crate::config::{Config, Environment};
 use crate::error::Error;
 use crate::otp::{CookieUpdate, OtpService, Outcome, SessionState};
 use crate::plugin::{CredentialSchema, FinalAction, IdStore, Kms, Locale, Plugins};
+use crate::settings::Config;
 pub use cookie::CookieSettings;
 
 /// Everything a request needs; cheap to clone.
@@ -52,7 +53,7 @@ struct Inner {
 impl AppState {
     /// Wires the configuration, the plug-ins and a clock together.
     pub fn new(config: &Config, plugins: Plugins, clock: Arc<dyn Clock>) -> Self {
-        let production = config.environment == Environment::Production;
+        let production = config.server.is_production();
         let cookie_name = config.cookie_name();
         Self(Arc::new(Inner {
             service: OtpService::new(config.policy.clone(), cookie_name.clone(), &plugins),
@@ -62,12 +63,13 @@ impl AppState {
             kms: plugins.kms,
             cookies: CookieSettings::new(cookie_name, production),
             cors_origins: config
+                .server
                 .cors_origins
                 .iter()
                 .filter_map(|o| HeaderValue::from_str(o).ok())
                 .collect(),
             production,
-            body_limit: config.body_limit,
+            body_limit: config.server.body_limit,
             clock,
         }))
     }

@@ -15,7 +15,7 @@ use crate::http::AppState;
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `200 {"status":"ready"}`, or `503 {"status":"unavailable"}` with `Retry-After`.
-pub async fn handler(State(app): State<AppState>) -> Response {
+pub(super) async fn handler(State(app): State<AppState>) -> Response {
     let app = &app.0;
     let check = async {
         let (ids, kms) = tokio::join!(app.ids.ping(), app.kms.ping());

@@ -7,7 +7,7 @@ use axum::response::Response;
 use crate::http::{AppState, locale, state_response};
 
 /// Runs the resend flow; any body is ignored.
-pub async fn handler(State(app): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn handler(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let app = &app.0;
     let now = app.clock.now();
     let cookie = app.cookies.read(&headers);

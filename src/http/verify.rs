@@ -6,12 +6,19 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::error::Error;
+use crate::http::client::ClientIp;
 use crate::http::{AppState, body};
 use crate::otp::CookieUpdate;
+use crate::plugin::Verified;
 
 /// Checks the code's format first (before the cookie, as the original does), then
 /// runs the verify flow; on success runs the final action once and clears the cookie.
-pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn handler(
+    State(app): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let app = &app.0;
     let now = app.clock.now();
     let code = body::otp_field(&headers, body)
@@ -27,7 +34,8 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Byte
         Ok(credential) => credential,
         Err(e) => return app.with_cookie(e.into_response(), &outcome.cookie, had_cookie),
     };
-    let response = match app.final_action.run(credential).await {
+    let verified = Verified::new(credential, client_ip, headers);
+    let response = match app.final_action.run(verified).await {
         Ok(response) => response,
         Err(e) => Error::from(e).into_response(),
     };

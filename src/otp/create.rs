@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::otp::session::Opened;
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{OtpService, Outcome, SessionState};
-use crate::plugin::{Credential, Delivery, Locale, OtpMessage};
+use crate::plugin::{Credential, Delivery, Locale};
 
 impl OtpService {
     /// Sends a code to `credential`, in the cookie's session when it has one.
@@ -82,10 +82,9 @@ impl OtpService {
             None => now.plus(self.policy.max_age),
         };
         // Every rewrite consumes the list ID first: an older copy of this cookie dies here.
-        list.id = match self.ids.replace(list.id, expires, now).await {
-            Ok(Some(id)) => id,
-            Ok(None) => return Outcome::clear(Error::InvalidCookie),
-            Err(e) => return Outcome::clear(e.into()),
+        list.id = match self.renew_id(list.id, expires, now).await {
+            Ok(id) => id,
+            Err(outcome) => return outcome,
         };
         if let Some(i) = matched {
             let token = list.tokens.remove(i);
@@ -105,50 +104,5 @@ impl OtpService {
             Err(e) => Err(e),
         };
         self.sealed(&list, now, result).await
-    }
-
-    /// Hands `token`'s code to the sender. Failures are logged with the credential
-    /// masked, never the code.
-    pub(super) async fn deliver(
-        &self,
-        token: &Token,
-        locale: &Locale,
-        now: Timestamp,
-    ) -> Result<Delivery, Error> {
-        let Some(code) = &token.otp else {
-            return Ok(Delivery::Rejected);
-        };
-        let message = OtpMessage {
-            credential: &token.credential,
-            code,
-            expires: token.expires,
-            valid_for: std::time::Duration::from_millis(token.expires.millis_since(now)),
-            locale,
-        };
-        match self.sender.send(&message).await {
-            Ok(Delivery::Sent) => Ok(Delivery::Sent),
-            Ok(Delivery::Rejected) => {
-                tracing::info!(credential = %token.credential.masked(), "the sender refused a credential");
-                Ok(Delivery::Rejected)
-            }
-            Err(e) => {
-                tracing::warn!(credential = %token.credential.masked(), error = %e, "delivery failed");
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Seals `list` and pairs the cookie with `result`; a sealing failure clears
-    /// the cookie (its ID is already spent).
-    pub(super) async fn sealed<T>(
-        &self,
-        list: &TokenList,
-        now: Timestamp,
-        result: Result<T, Error>,
-    ) -> Outcome<T> {
-        match self.seal(list, now).await {
-            Ok(cookie) => Outcome { cookie, result },
-            Err(e) => Outcome::clear(e),
-        }
     }
 }

@@ -112,11 +112,6 @@ impl OtpService {
         }
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> &OtpPolicy {
-        &self.policy
-    }
-
     /// The code format of the generator (what verify accepts).
     pub fn code_format(&self) -> &crate::plugin::CodeFormat {
         self.generator.format()

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::config::Env;
+
 /// The OTP rules, with the original's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtpPolicy {
@@ -37,5 +39,39 @@ impl Default for OtpPolicy {
             max_credentials: 3,
             max_credential_len: 256,
         }
+    }
+}
+
+impl OtpPolicy {
+    /// Reads `OTP_MAX_AGE`, `OTP_MAX_ATTEMPTS`, `OTP_ATTEMPTS_BLOCK`,
+    /// `OTP_INVALID_BLOCK_SECONDS`, `OTP_RESEND_BLOCK_SECONDS`,
+    /// `OTP_ALLOW_ONLY_ONE_RESENDING`, `OTP_MAX_CREDENTIALS` and `OTP_MAX_CREDENTIAL_LENGTH`.
+    pub fn read(env: &mut Env) -> Self {
+        let max_attempts = env.number("OTP_MAX_ATTEMPTS", 3u8, 1, 20);
+        let attempts_block = env.number("OTP_ATTEMPTS_BLOCK", 1u8, 0, 20);
+        if attempts_block >= max_attempts {
+            env.fail(
+                "OTP_ATTEMPTS_BLOCK",
+                &attempts_block.to_string(),
+                "must be lower than OTP_MAX_ATTEMPTS",
+            );
+        }
+        Self {
+            max_age: env.seconds("OTP_MAX_AGE", 180, 10, 86_400),
+            max_attempts,
+            attempts_block,
+            invalid_block: env.seconds("OTP_INVALID_BLOCK_SECONDS", 20, 0, 86_400),
+            resend_block: env.seconds("OTP_RESEND_BLOCK_SECONDS", 30, 0, 86_400),
+            only_one_resend: env.boolean("OTP_ALLOW_ONLY_ONE_RESENDING", true),
+            max_credentials: env.number("OTP_MAX_CREDENTIALS", 3usize, 1, 10),
+            max_credential_len: env.number("OTP_MAX_CREDENTIAL_LENGTH", 256usize, 8, 2048),
+        }
+    }
+
+    /// How long a key-encryption key must stay readable after it stops sealing: a
+    /// cookie sealed just before a rotation lives `max_age` more, plus a second of
+    /// slack for requests in flight.
+    pub fn key_retention(&self) -> Duration {
+        self.max_age + Duration::from_secs(1)
     }
 }

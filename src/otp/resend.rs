@@ -2,8 +2,7 @@
 
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::otp::session::Opened;
-use crate::otp::token::{Token, TokenList};
+use crate::otp::token::Token;
 use crate::otp::{OtpService, Outcome, SessionState};
 use crate::plugin::{Delivery, Locale};
 
@@ -38,10 +37,9 @@ impl OtpService {
             return Outcome::keep(Error::ResentNotAllowed);
         }
         let expires = now.plus(self.policy.max_age);
-        list.id = match self.ids.replace(list.id, expires, now).await {
-            Ok(Some(id)) => id,
-            Ok(None) => return Outcome::clear(Error::InvalidCookie),
-            Err(e) => return Outcome::clear(e.into()),
+        list.id = match self.renew_id(list.id, expires, now).await {
+            Ok(id) => id,
+            Err(outcome) => return outcome,
         };
         let mut token = match list.tokens.pop() {
             Some(t) => t,
@@ -71,31 +69,5 @@ impl OtpService {
         };
         list.tokens.push(token);
         self.sealed(&list, now, result).await
-    }
-
-    /// Opens the cookie for resend/verify: the list, its expired non-current tokens
-    /// dropped, with a live current token; or the outcome to answer with.
-    pub(super) async fn open_current<T>(
-        &self,
-        cookie: Option<&str>,
-        now: Timestamp,
-    ) -> Result<TokenList, Outcome<T>> {
-        let mut list = match self.open(cookie, now).await {
-            Ok(Opened::List(list)) => list,
-            Ok(Opened::Missing) => return Err(Outcome::keep(Error::InvalidCookie)),
-            Ok(Opened::Unreadable | Opened::Malformed) => {
-                return Err(Outcome::clear(Error::InvalidCookie));
-            }
-            Err(e) => return Err(Outcome::keep(e)),
-        };
-        let Some(current) = list.tokens.pop() else {
-            return Err(Outcome::clear(Error::InvalidCookie));
-        };
-        if !current.is_live(now) {
-            return Err(Outcome::keep(Error::Expired));
-        }
-        list.tokens.retain(|t| t.is_live(now));
-        list.tokens.push(current);
-        Ok(list)
     }
 }

@@ -1,10 +1,12 @@
-//! Opening and sealing the token list through the KMS and the envelope.
+//! What every flow shares: opening and sealing the token list through the KMS and
+//! the envelope, renewing the single-use ID, and handing a code to the sender.
 
 use crate::clock::Timestamp;
 use crate::crypto::{self, Sealed};
 use crate::error::Error;
-use crate::otp::token::TokenList;
-use crate::otp::{CookieUpdate, OtpService};
+use crate::otp::token::{Token, TokenList};
+use crate::otp::{CookieUpdate, OtpService, Outcome};
+use crate::plugin::{Delivery, ListId, Locale, OtpMessage};
 
 /// What a cookie turned out to hold.
 pub(super) enum Opened {
@@ -55,5 +57,92 @@ impl OtpService {
             value,
             expires: list.expires(),
         })
+    }
+
+    /// Opens the cookie for resend/verify: the list, its expired non-current tokens
+    /// dropped, with a live current token; or the outcome to answer with.
+    pub(super) async fn open_current<T>(
+        &self,
+        cookie: Option<&str>,
+        now: Timestamp,
+    ) -> Result<TokenList, Outcome<T>> {
+        let mut list = match self.open(cookie, now).await {
+            Ok(Opened::List(list)) => list,
+            Ok(Opened::Missing) => return Err(Outcome::keep(Error::InvalidCookie)),
+            Ok(Opened::Unreadable | Opened::Malformed) => {
+                return Err(Outcome::clear(Error::InvalidCookie));
+            }
+            Err(e) => return Err(Outcome::keep(e)),
+        };
+        let Some(current) = list.tokens.pop() else {
+            return Err(Outcome::clear(Error::InvalidCookie));
+        };
+        if !current.is_live(now) {
+            return Err(Outcome::keep(Error::Expired));
+        }
+        list.tokens.retain(|t| t.is_live(now));
+        list.tokens.push(current);
+        Ok(list)
+    }
+
+    /// Consumes `id` and issues its successor live until `expires`: every rewrite of
+    /// a cookie starts here, so an older copy of the cookie dies. A lost or unknown
+    /// ID, or a store failure, is the outcome to answer with (the cookie cleared).
+    pub(super) async fn renew_id<T>(
+        &self,
+        id: ListId,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<ListId, Outcome<T>> {
+        match self.ids.replace(id, expires, now).await {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => Err(Outcome::clear(Error::InvalidCookie)),
+            Err(e) => Err(Outcome::clear(e.into())),
+        }
+    }
+
+    /// Hands `token`'s code to the sender. Failures are logged with the credential
+    /// masked, never the code.
+    pub(super) async fn deliver(
+        &self,
+        token: &Token,
+        locale: &Locale,
+        now: Timestamp,
+    ) -> Result<Delivery, Error> {
+        let Some(code) = &token.otp else {
+            return Ok(Delivery::Rejected);
+        };
+        let message = OtpMessage {
+            credential: &token.credential,
+            code,
+            expires: token.expires,
+            valid_for: std::time::Duration::from_millis(token.expires.millis_since(now)),
+            locale,
+        };
+        match self.sender.send(&message).await {
+            Ok(Delivery::Sent) => Ok(Delivery::Sent),
+            Ok(Delivery::Rejected) => {
+                tracing::info!(credential = %token.credential.masked(), "the sender refused a credential");
+                Ok(Delivery::Rejected)
+            }
+            Err(e) => {
+                tracing::warn!(credential = %token.credential.masked(), error = %e, "delivery failed");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Seals `list` and pairs the cookie with `result`; a sealing failure clears
+    /// the cookie (its ID is already spent).
+    pub(super) async fn sealed<T>(
+        &self,
+        list: &TokenList,
+        now: Timestamp,
+        result: Result<T, Error>,
+    ) -> Outcome<T> {
+        match self.seal(list, now).await {
+            Ok(cookie) => Outcome { cookie, result },
+            Err(e) => Outcome::clear(e),
+        }
     }
 }

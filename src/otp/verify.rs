@@ -31,10 +31,9 @@ impl OtpService {
         // Consume the single-use ID before comparing: of N concurrent requests with
         // this cookie, one alone gets past this line and learns anything.
         let expires = list.expires();
-        list.id = match self.ids.replace(list.id, expires, now).await {
-            Ok(Some(id)) => id,
-            Ok(None) => return Outcome::clear(Error::InvalidCookie),
-            Err(e) => return Outcome::clear(e.into()),
+        list.id = match self.renew_id(list.id, expires, now).await {
+            Ok(id) => id,
+            Err(outcome) => return outcome,
         };
         let Some(token) = list.tokens.last_mut() else {
             return Outcome::clear(Error::InvalidCookie);

@@ -1,9 +1,12 @@
 //! Credentials (what a code is sent to) and the schema plug-in that accepts them.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 use validator::ValidateEmail;
+
+use crate::config::Env;
 
 /// A validated credential: the canonical text the session is bound to.
 ///
@@ -58,9 +61,13 @@ pub fn mask(text: &str) -> String {
         return format!("{}***@{}***{}", first(user), first(host), tld);
     }
     let chars: Vec<char> = text.chars().collect();
-    if text.starts_with('+') && chars.len() > 6 && chars[1..].iter().all(char::is_ascii_digit) {
-        let head: String = chars[..3].iter().collect();
-        let tail: String = chars[chars.len() - 2..].iter().collect();
+    if let Some(digits) = text.strip_prefix('+')
+        && chars.len() > 6
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        // All ASCII from here, so byte offsets are character offsets.
+        let head = text.get(..3).unwrap_or_default();
+        let tail = text.get(text.len() - 2..).unwrap_or_default();
         return format!("{head}{}{tail}", "*".repeat(chars.len() - 5));
     }
     match chars.first() {
@@ -193,6 +200,36 @@ impl Contact {
             Contact::Email(a) | Contact::Phone(a) => a,
         }
     }
+
+    /// The channel a code to this contact travels on.
+    pub fn channel(&self) -> Channel {
+        match self {
+            Contact::Email(_) => Channel::Email,
+            Contact::Phone(_) => Channel::Phone,
+        }
+    }
+}
+
+/// How a code reached its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// By e-mail.
+    Email,
+    /// By phone (SMS, WhatsApp, voice: the sender decides).
+    Phone,
+    /// Something else: a credential that is neither an e-mail address nor a phone number.
+    Other,
+}
+
+impl Channel {
+    /// `email`, `phone` or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Phone => "phone",
+            Channel::Other => "other",
+        }
+    }
 }
 
 impl fmt::Debug for Contact {
@@ -222,6 +259,45 @@ impl Credential {
             .and_then(Value::as_str)
             .and_then(PhoneCredential::number)
             .map(Contact::Phone)
+    }
+}
+
+/// Which credential schema parses create bodies (`OTP_CREDENTIAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// Any non-empty JSON value (the original's schema).
+    Json,
+    /// `{"email": "<valid address>"}`.
+    Email,
+    /// `{"phone": "<E.164 number>"}`, normalised to E.164.
+    Phone,
+    /// Either of the two: `{"email": ...}` or `{"phone": ...}`.
+    EmailOrPhone,
+}
+
+impl CredentialKind {
+    /// Reads `OTP_CREDENTIAL`: `json` (default), `email`, `phone` or `email_or_phone`.
+    pub fn read(env: &mut Env) -> Self {
+        env.choice(
+            "OTP_CREDENTIAL",
+            CredentialKind::Json,
+            &[
+                ("json", CredentialKind::Json),
+                ("email", CredentialKind::Email),
+                ("phone", CredentialKind::Phone),
+                ("email_or_phone", CredentialKind::EmailOrPhone),
+            ],
+        )
+    }
+
+    /// The schema of this kind.
+    pub fn schema(self) -> Arc<dyn CredentialSchema> {
+        match self {
+            CredentialKind::Json => Arc::new(JsonCredential),
+            CredentialKind::Email => Arc::new(EmailCredential),
+            CredentialKind::Phone => Arc::new(PhoneCredential),
+            CredentialKind::EmailOrPhone => Arc::new(EmailOrPhoneCredential),
+        }
     }
 }
 

@@ -5,6 +5,8 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::config::Env;
+
 /// The shape of a valid code: an alphabet of ASCII characters and an exact length.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CodeFormat {
@@ -36,6 +38,10 @@ impl CodeFormat {
     }
 
     /// A format from an alphabet (distinct printable ASCII characters) and a length.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "a u8 always indexes the 256-entry table"
+    )]
     pub fn new(alphabet: &str, length: usize) -> Result<Self, CodeFormatError> {
         let mut allowed = [false; 256];
         for &c in alphabet.as_bytes() {
@@ -76,6 +82,10 @@ impl CodeFormat {
     }
 
     /// Parses user input: trimmed, exactly `length` characters of the alphabet.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "a u8 always indexes the 256-entry table"
+    )]
     pub fn parse(&self, text: &str) -> Option<OtpCode> {
         let t = text.trim().as_bytes();
         (t.len() == self.length && t.iter().all(|&c| self.allowed[usize::from(c)]))
@@ -92,6 +102,45 @@ impl CodeFormat {
             class.push(char::from(c));
         }
         format!("^[{class}]{{{}}}$", self.length)
+    }
+}
+
+/// The weakest format start-up accepts, in bits of entropy per code: 6 decimal
+/// digits (19.9 bits, NIST SP 800-63B's floor for a look-up secret) rounded to 20.
+pub const MIN_CODE_BITS: f64 = 19.9;
+
+impl CodeFormat {
+    /// Reads `OTP_LENGTH` (default 10) and `OTP_ALPHABET` (default `0-9a-z`), and
+    /// refuses formats weaker than 6 decimal digits ([`MIN_CODE_BITS`]).
+    pub fn read(env: &mut Env) -> Self {
+        let length = env.number("OTP_LENGTH", 10usize, 4, 64);
+        let alphabet = env.string("OTP_ALPHABET", "0123456789abcdefghijklmnopqrstuvwxyz");
+        match CodeFormat::new(&alphabet, length) {
+            Ok(f) if f.bits() >= MIN_CODE_BITS => f,
+            Ok(f) => {
+                env.problem(format!(
+                    "OTP_LENGTH={length} with OTP_ALPHABET={alphabet:?} gives codes of {:.1} bits, \
+                     under the 20-bit floor (6 decimal digits, as in NIST SP 800-63B): \
+                     raise OTP_LENGTH or use a larger OTP_ALPHABET",
+                    f.bits()
+                ));
+                CodeFormat::original()
+            }
+            Err(e) => {
+                env.fail("OTP_ALPHABET", &alphabet, &e.to_string());
+                CodeFormat::original()
+            }
+        }
+    }
+
+    /// Entropy of one uniformly drawn code, in bits: `length * log2(alphabet size)`.
+    pub fn bits(&self) -> f64 {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "alphabet sizes and lengths are small"
+        )]
+        let (size, length) = (self.alphabet.len() as f64, self.length as f64);
+        length * size.log2()
     }
 }
 
@@ -170,7 +219,7 @@ impl OtpGenerator for RandomGenerator {
             rand::fill(&mut pool);
             for &b in &pool {
                 if usize::from(b) < limit {
-                    code.push(alphabet[usize::from(b) % n]);
+                    code.extend(alphabet.get(usize::from(b) % n));
                     if code.len() == self.format.length {
                         break;
                     }

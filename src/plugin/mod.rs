@@ -1,7 +1,9 @@
-//! The extension points: small traits, one file each, with their default implementations.
+//! The extension points: small traits, one file each, with their in-memory
+//! (or local) default implementations.
 //!
-//! A deployment picks one implementation of each and hands them to the server in a
-//! [`Plugins`] value (the binary does it in `src/custom/`).
+//! A deployment runs one implementation of each, gathered in a [`Plugins`] value.
+//! [`Plugins::from_config`](crate::settings) builds the configured defaults; the
+//! binary's `src/custom/` and embedding apps start from it and replace fields.
 
 pub mod credential;
 pub mod final_action;
@@ -13,17 +15,14 @@ pub mod sender;
 use std::sync::Arc;
 
 pub use credential::{
-    Contact, Credential, CredentialSchema, EmailCredential, EmailOrPhoneCredential, JsonCredential,
-    PhoneCredential,
+    Channel, Contact, Credential, CredentialKind, CredentialSchema, EmailCredential,
+    EmailOrPhoneCredential, JsonCredential, PhoneCredential,
 };
-pub use final_action::{EchoCredential, FinalAction};
+pub use final_action::{EchoCredential, FinalAction, Verified};
 pub use generator::{CodeFormat, OtpCode, OtpGenerator, RandomGenerator};
 pub use id_store::{IdStore, ListId, MemoryIdStore};
 pub use kms::{Kms, MemoryKms, StaticKms};
-pub use sender::{
-    Delivery, Locale, LogSender, OtpMessage, RoutingSender, Sender, SmtpSender, Templates,
-    WebhookSender,
-};
+pub use sender::{Delivery, Locale, LogSender, OtpMessage, RoutingSender, Sender};
 
 /// One implementation of each extension point.
 #[derive(Debug, Clone)]

@@ -6,20 +6,19 @@
 )]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::response::Response as AxumResponse;
 use reqwest::header::{HeaderMap, SET_COOKIE};
-use secure_otp_server::config::KmsConfig;
 use secure_otp_server::error::BackendError;
 use secure_otp_server::plugin::{
-    Credential, Delivery, EchoCredential, FinalAction, IdStore, JsonCredential, Kms, MemoryIdStore,
-    MemoryKms, OtpMessage, Plugins, RandomGenerator, Sender,
+    EchoCredential, FinalAction, Kms as _, MemoryIdStore, MemoryKms, Verified,
 };
-use secure_otp_server::{AppState, Clock, Config, ManualClock, Timestamp, router};
+pub use secure_otp_server::testing::{RecordingSender, SendMode};
+use secure_otp_server::{AppState, Clock, Config, ManualClock, Plugins, Timestamp, router};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The development settings the original's test mode used (resend and invalid blocks of 3 s).
@@ -75,79 +74,6 @@ pub struct RawReply {
 /// A fixed, round start time: 2026-11-19T12:00:00.000Z (a Thursday).
 pub const START: Timestamp = Timestamp::from_millis(1_795_089_600_000);
 
-/// What the recording sender does with the next messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendMode {
-    /// Record and report success.
-    Deliver,
-    /// Report the credential as refused.
-    Reject,
-    /// Fail as a transport error would.
-    Fail,
-}
-
-/// A sender that keeps every code it is given (a fake, not a mock).
-#[derive(Debug)]
-pub struct RecordingSender {
-    sent: Mutex<Vec<(String, String)>>,
-    mode: Mutex<SendMode>,
-}
-
-impl RecordingSender {
-    fn new() -> Self {
-        Self {
-            sent: Mutex::new(Vec::new()),
-            mode: Mutex::new(SendMode::Deliver),
-        }
-    }
-
-    /// Changes what happens to the next messages.
-    pub fn set_mode(&self, mode: SendMode) {
-        *self.mode.lock().expect("lock") = mode;
-    }
-
-    /// Every (credential, code) delivered so far.
-    pub fn sent(&self) -> Vec<(String, String)> {
-        self.sent.lock().expect("lock").clone()
-    }
-
-    /// The last code delivered.
-    pub fn last_code(&self) -> String {
-        self.sent()
-            .last()
-            .map(|(_, c)| c.clone())
-            .expect("a code was sent")
-    }
-
-    /// The last code delivered to `credential` (its canonical text).
-    pub fn code_for(&self, credential: &str) -> String {
-        self.sent()
-            .iter()
-            .rev()
-            .find(|(c, _)| c == credential)
-            .map(|(_, code)| code.clone())
-            .expect("a code was sent to that credential")
-    }
-}
-
-#[async_trait]
-impl Sender for RecordingSender {
-    async fn send(&self, m: &OtpMessage<'_>) -> Result<Delivery, BackendError> {
-        let mode = *self.mode.lock().expect("lock");
-        match mode {
-            SendMode::Deliver => {
-                self.sent
-                    .lock()
-                    .expect("lock")
-                    .push((m.credential.as_str().to_owned(), m.code.expose().to_owned()));
-                Ok(Delivery::Sent)
-            }
-            SendMode::Reject => Ok(Delivery::Rejected),
-            SendMode::Fail => Err(BackendError::Unavailable("test transport down".into())),
-        }
-    }
-}
-
 /// The default final action, counting its runs.
 #[derive(Debug, Default)]
 pub struct CountingFinalAction {
@@ -163,9 +89,9 @@ impl CountingFinalAction {
 
 #[async_trait]
 impl FinalAction for CountingFinalAction {
-    async fn run(&self, credential: Credential) -> Result<AxumResponse, BackendError> {
+    async fn run(&self, verified: Verified) -> Result<AxumResponse, BackendError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        EchoCredential.run(credential).await
+        EchoCredential.run(verified).await
     }
 }
 
@@ -345,22 +271,20 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(START));
         let sender = Arc::new(RecordingSender::new());
         let final_action = Arc::new(CountingFinalAction::default());
+        // The defaults, with fakes where a test reads them and concrete in-memory
+        // stores (the test looks inside them; the configured ones are the same kinds).
         let ids = Arc::new(MemoryIdStore::new(capacity));
-        let retention = config.policy.max_age + Duration::from_secs(1);
-        let rotation = match &config.kms {
-            KmsConfig::Memory { rotation } | KmsConfig::Redis { rotation, .. } => *rotation,
-            KmsConfig::Static { .. } => Duration::from_secs(7_776_000),
-        };
-        let kms = Arc::new(MemoryKms::new(rotation, retention));
-        let plugins = Plugins {
-            generator: Arc::new(RandomGenerator::new(config.code_format.clone())),
-            credential: Arc::new(JsonCredential),
-            sender: sender.clone(),
-            ids: ids.clone() as Arc<dyn IdStore>,
-            kms: kms.clone() as Arc<dyn Kms>,
-            final_action: final_action.clone(),
-        };
-        let state = AppState::new(&config, plugins, clock.clone() as Arc<dyn Clock>);
+        let kms = Arc::new(MemoryKms::new(
+            config.kms.rotation(),
+            config.policy.key_retention(),
+        ));
+        let dyn_clock = clock.clone() as Arc<dyn Clock>;
+        let mut plugins = Plugins::from_config(&config, &dyn_clock).expect("plug-ins build");
+        plugins.sender = sender.clone();
+        plugins.ids = ids.clone();
+        plugins.kms = kms.clone();
+        plugins.final_action = final_action.clone();
+        let state = AppState::new(&config, plugins, dyn_clock);
         let app = router::<()>(state);
         let addr = serve(app).await;
         Self {

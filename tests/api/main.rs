@@ -3,8 +3,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::disallowed_methods,
     missing_docs,
-    reason = "test code fails loudly by design"
+    reason = "test code fails loudly by design, and measures real elapsed time"
 )]
 
 mod awkward_credentials;

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secure_otp_server::Config;
 use secure_otp_server::crypto::{Kek, KeyId};
-use secure_otp_server::store::RedisConnection;
+use secure_otp_server::redis::RedisConnection;
 
 use crate::delivery::SelfSigned;
 

@@ -2,7 +2,7 @@
 //! and an HTTP webhook receiver (axum), both on loopback.
 //!
 //! The server under test is the library's router with the senders the configuration
-//! builds (`plugin::sender::from_config`), on port 0; `binary.rs` runs the real binary.
+//! builds (`Plugins::from_config`), on port 0; `binary.rs` runs the real binary.
 
 mod binary;
 mod smtp;
@@ -16,12 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use secure_otp_server::config::CredentialKind;
-use secure_otp_server::plugin::{
-    CredentialSchema, EchoCredential, EmailCredential, EmailOrPhoneCredential, JsonCredential,
-    MemoryIdStore, MemoryKms, PhoneCredential, Plugins, RandomGenerator, sender,
-};
-use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
+use secure_otp_server::{AppState, Clock, Config, Plugins, SystemClock, router};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -239,23 +234,7 @@ impl DeliveryApp {
         let config = Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .expect("test configuration is valid");
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let credential: Arc<dyn CredentialSchema> = match config.credential {
-            CredentialKind::Json => Arc::new(JsonCredential),
-            CredentialKind::Email => Arc::new(EmailCredential),
-            CredentialKind::Phone => Arc::new(PhoneCredential),
-            CredentialKind::EmailOrPhone => Arc::new(EmailOrPhoneCredential),
-        };
-        let plugins = Plugins {
-            generator: Arc::new(RandomGenerator::new(config.code_format.clone())),
-            credential,
-            sender: sender::from_config(&config, &clock).expect("senders build"),
-            ids: Arc::new(MemoryIdStore::new(10_000)),
-            kms: Arc::new(MemoryKms::new(
-                Duration::from_secs(86_400),
-                config.policy.max_age + Duration::from_secs(1),
-            )),
-            final_action: Arc::new(EchoCredential),
-        };
+        let plugins = Plugins::from_config(&config, &clock).expect("plug-ins build");
         let app = router::<()>(AppState::new(&config, plugins, clock));
         let addr = crate::helpers::serve(app).await;
         Self {

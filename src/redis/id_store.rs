@@ -21,7 +21,7 @@ use crate::plugin::{IdStore, ListId};
 /// fresh random bits per replacement keep IDs unguessable and collisions
 /// negligible (and `SET NX` refuses one anyway). A session keeps its slot for life,
 /// which spreads sessions, not the steps of one session, over the cluster.
-pub const HASH_TAG_LEN: usize = 4;
+pub(super) const HASH_TAG_LEN: usize = 4;
 
 /// Attempts at drawing an unused ID before giving up (a collision is ~2^-96).
 const DRAWS: usize = 4;

@@ -225,11 +225,6 @@ impl Templates {
         Ok(templates)
     }
 
-    /// The languages available.
-    pub fn languages(&self) -> impl Iterator<Item = &str> {
-        self.sets.keys().map(String::as_str)
-    }
-
     /// The message for `code`, valid for `valid_for`, in the best language for `locale`.
     pub fn render(&self, locale: &Locale, code: &str, valid_for: Duration) -> Rendered {
         let language = locale.best(|t| self.sets.contains_key(t));

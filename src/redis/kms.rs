@@ -21,7 +21,7 @@ use crate::plugin::Kms;
 /// current key is changed by hand in Redis, or Redis lost its data without this
 /// instance seeing an error (a failed command drops the copy at once: see
 /// [`RedisConnection::epoch`]).
-pub const CURRENT_CACHE: Duration = Duration::from_secs(1);
+pub(super) const CURRENT_CACHE: Duration = Duration::from_secs(1);
 
 /// `KEYS[1]` the current pointer, `KEYS[2]` the candidate key's entry; `ARGV[1]` now,
 /// `ARGV[2]` rotation ms, `ARGV[3]` candidate pointer `<id hex>:<created ms>`,
@@ -67,7 +67,7 @@ struct CurrentCache {
 ///   creation time bound as associated data. Keys found under another listed
 ///   master key are re-encrypted under the first when read (master-key rotation).
 /// * Keys by id are cached in process until retirement; the current id for at most
-///   [`CURRENT_CACHE`].
+///   `CURRENT_CACHE` (1 s).
 pub struct RedisKms {
     redis: RedisConnection,
     masters: Vec<MasterKey>,
@@ -183,9 +183,9 @@ impl RedisKms {
                 "the stored key {id} opens with no configured master key (OTP_KMS_MASTER_KEY)"
             )));
         };
-        if index > 0 {
+        if let (true, Some(newest)) = (index > 0, self.masters.first()) {
             // Master-key rotation: re-encrypt under the new master key, keeping the TTL.
-            let value = entry_value(created, &wrap_kek(&self.masters[0], id, created, &kek));
+            let value = entry_value(created, &wrap_kek(newest, id, created, &kek));
             let rewritten: Result<Option<String>, _> = self
                 .redis
                 .query(
@@ -286,7 +286,7 @@ impl Kms for RedisKms {
             id: cur_id,
             kek: Arc::clone(&kek),
             created,
-            fetched: Instant::now(),
+            fetched: crate::clock::monotonic_now(),
             epoch,
         });
         Ok((cur_id, kek))

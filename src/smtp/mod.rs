@@ -1,4 +1,11 @@
-//! E-mail over SMTP with lettre (tokio, rustls, a connection pool).
+//! E-mail over SMTP with lettre (tokio, rustls, a connection pool): the sender,
+//! its settings and its message templates (the `smtp` feature).
+
+mod settings;
+mod template;
+
+pub use settings::{SmtpConfig, SmtpTls};
+pub use template::{Rendered, Templates, escape_html};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +18,9 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use crate::config::{SmtpConfig, SmtpTls};
 use crate::error::BackendError;
 use crate::plugin::credential::Contact;
-use crate::plugin::sender::{Delivery, OtpMessage, Sender, Templates};
+use crate::plugin::sender::{Delivery, OtpMessage, Sender};
 
 /// SMTP replies that refuse one recipient for good: mailbox unavailable (550),
 /// not local (551), mailbox name not allowed (553), bad address syntax (501).

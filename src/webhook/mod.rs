@@ -30,6 +30,10 @@
 //! 429 and 5xx are retried `OTP_WEBHOOK_RETRIES` times with exponential backoff; if
 //! the last attempt fails too → `Unavailable` (`503`). Redirects are not followed.
 
+mod settings;
+
+pub use settings::WebhookConfig;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +44,6 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::clock::Clock;
-use crate::config::WebhookConfig;
 use crate::error::BackendError;
 use crate::plugin::credential::Contact;
 use crate::plugin::sender::{Delivery, OtpMessage, Sender};

@@ -15,7 +15,7 @@ use redis::{
 use secrecy::ExposeSecret;
 use tokio::sync::OnceCell;
 
-use crate::config::{RedisConfig, RedisTarget};
+use super::settings::{RedisConfig, RedisTarget};
 use crate::error::BackendError;
 
 /// A handle on Redis shared by every backend of the process; cheap to clone.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Parser;
+use crate::config::Env;
 use crate::crypto::MasterKey;
 
 /// Where Redis is (`REDIS_URL` or `REDIS_CLUSTER_NODES`).
@@ -38,44 +38,44 @@ pub struct RedisConfig {
     pub ca_file: Option<PathBuf>,
 }
 
-impl Parser<'_> {
-    pub(super) fn master_keys(&mut self) -> Vec<SecretString> {
-        let Some(raw) = self.secret("OTP_KMS_MASTER_KEY") else {
-            self.errors.push(
+/// `OTP_KMS_MASTER_KEY` (or `_FILE`): the Redis KMS's master keys, new first.
+pub fn master_keys(env: &mut Env) -> Vec<SecretString> {
+    let Some(raw) = env.secret("OTP_KMS_MASTER_KEY") else {
+        env.problem(
                 "OTP_KMS=redis needs OTP_KMS_MASTER_KEY (or OTP_KMS_MASTER_KEY_FILE): base64url of 32 random \
-                 bytes, e.g. from `openssl rand -base64 32 | tr '+/' '-_' | tr -d '='`"
-                    .into(),
+                 bytes, e.g. from `openssl rand -base64 32 | tr '+/' '-_' | tr -d '='`",
             );
-            return Vec::new();
-        };
-        let mut keys = Vec::new();
-        for (i, item) in raw
-            .expose_secret()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .enumerate()
-        {
-            if MasterKey::from_base64(item).is_some() {
-                keys.push(SecretString::from(item.to_owned()));
-            } else {
-                self.errors.push(format!(
-                    "OTP_KMS_MASTER_KEY entry {}: expected base64url of 32 random bytes \
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    for (i, item) in raw
+        .expose_secret()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .enumerate()
+    {
+        if MasterKey::from_base64(item).is_some() {
+            keys.push(SecretString::from(item.to_owned()));
+        } else {
+            env.problem(format!(
+                "OTP_KMS_MASTER_KEY entry {}: expected base64url of 32 random bytes \
                      (the value is not shown: it is secret)",
-                    i + 1
-                ));
-            }
+                i + 1
+            ));
         }
-        if keys.is_empty() {
-            self.errors
-                .push("OTP_KMS_MASTER_KEY holds no key (comma-separated, new key first)".into());
-        }
-        keys
     }
+    if keys.is_empty() {
+        env.problem("OTP_KMS_MASTER_KEY holds no key (comma-separated, new key first)");
+    }
+    keys
+}
 
-    pub(super) fn redis(&mut self) -> Option<RedisConfig> {
-        let url = self.secret("REDIS_URL");
-        let nodes = self.secret("REDIS_CLUSTER_NODES");
+impl RedisConfig {
+    /// Reads `REDIS_URL` or `REDIS_CLUSTER_NODES`, `REDIS_TIMEOUT_MS`, `REDIS_KEY_PREFIX` and `REDIS_CA_FILE`.
+    pub fn read(env: &mut Env) -> Option<Self> {
+        let url = env.secret("REDIS_URL");
+        let nodes = env.secret("REDIS_CLUSTER_NODES");
         let valid = |u: &str| {
             (u.starts_with("redis://") || u.starts_with("rediss://"))
                 && ::redis::IntoConnectionInfo::into_connection_info(u).is_ok()
@@ -84,16 +84,15 @@ impl Parser<'_> {
                             (the value is not shown: it may hold a password)";
         let target = match (url, nodes) {
             (Some(_), Some(_)) => {
-                self.errors.push(
+                env.problem(
                     "REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for one server, \
-                     REDIS_CLUSTER_NODES for a cluster"
-                        .into(),
+                     REDIS_CLUSTER_NODES for a cluster",
                 );
                 None
             }
             (Some(url), None) => {
                 if !valid(url.expose_secret()) {
-                    self.errors.push(format!("REDIS_URL: {HINT}"));
+                    env.problem(format!("REDIS_URL: {HINT}"));
                 }
                 Some(RedisTarget::Single(url))
             }
@@ -107,38 +106,36 @@ impl Parser<'_> {
                     .collect();
                 for (i, node) in list.iter().enumerate() {
                     if !valid(node.expose_secret()) {
-                        self.errors
-                            .push(format!("REDIS_CLUSTER_NODES entry {}: {HINT}", i + 1));
+                        env.problem(format!("REDIS_CLUSTER_NODES entry {}: {HINT}", i + 1));
                     }
                 }
                 if list.is_empty() {
-                    self.errors.push("REDIS_CLUSTER_NODES lists no node".into());
+                    env.problem("REDIS_CLUSTER_NODES lists no node");
                 }
                 Some(RedisTarget::Cluster(list))
             }
             (None, None) => {
-                self.errors.push(
+                env.problem(
                     "OTP_ID_STORE=redis or OTP_KMS=redis needs REDIS_URL (one server) or \
-                     REDIS_CLUSTER_NODES (comma-separated cluster nodes)"
-                        .into(),
+                     REDIS_CLUSTER_NODES (comma-separated cluster nodes)",
                 );
                 None
             }
         };
-        let timeout = Duration::from_millis(self.number("REDIS_TIMEOUT_MS", 1000u64, 50, 60_000));
-        let key_prefix = self.get("REDIS_KEY_PREFIX").unwrap_or("otp").to_owned();
+        let timeout = Duration::from_millis(env.number("REDIS_TIMEOUT_MS", 1000u64, 50, 60_000));
+        let key_prefix = env.get("REDIS_KEY_PREFIX").unwrap_or("otp").to_owned();
         let prefix_ok = key_prefix.len() <= 64
             && key_prefix
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b));
         if !prefix_ok {
-            self.fail(
+            env.fail(
                 "REDIS_KEY_PREFIX",
                 &key_prefix,
                 "expected 1 to 64 of A-Z a-z 0-9 _ - : . (no braces)",
             );
         }
-        let ca_file = self.pem_file("REDIS_CA_FILE");
+        let ca_file = env.pem_file("REDIS_CA_FILE");
         target.map(|target| RedisConfig {
             target,
             timeout,
@@ -150,10 +147,10 @@ impl Parser<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::load;
     use super::*;
-    use crate::config::IdStoreConfig;
     use crate::crypto::Kek;
+    use crate::settings::IdStoreConfig;
+    use crate::settings::tests::load;
 
     #[test]
     fn redis_backends_need_a_target_and_a_master_key() {

@@ -1,5 +1,6 @@
-//! Backends that implement the plug-in traits on a shared, proven engine: Redis
-//! (one server, `redis://` or `rediss://`) and Redis Cluster.
+//! The Redis adapter (the `redis` feature): the ID store and the KMS on a shared,
+//! proven engine, one server (`redis://` or `rediss://`) or a Redis Cluster, and
+//! their settings.
 //!
 //! Several instances of the server behind one load balancer share their state here:
 //! [`RedisIdStore`] keeps the single-use list IDs, [`RedisKms`] the key-encryption
@@ -23,7 +24,9 @@
 mod connection;
 mod id_store;
 mod kms;
+mod settings;
 
 pub use connection::RedisConnection;
 pub use id_store::RedisIdStore;
 pub use kms::RedisKms;
+pub use settings::{RedisConfig, RedisTarget, master_keys};

@@ -1,0 +1,767 @@
+//! The whole configuration, and the default plug-ins it selects.
+//!
+//! [`Config`] gathers the core settings ([`ServerConfig`]), the protocol's policy
+//! and every plug-in's and adapter's own settings; each part is parsed by the module
+//! that owns it through one [`Env`], so every problem is reported at once.
+//! [`Plugins::from_config`] is the one place the configured plug-ins are built: the
+//! binary, the tests, the benchmarks and the load example all start from it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::clock::Clock;
+use crate::config::{BROWSER_COOKIE_LIMIT, ConfigError, Env, Environment, ServerConfig};
+use crate::crypto::{self, Kek, KeyId, MasterKey};
+use crate::otp::OtpPolicy;
+use crate::otp::token::max_encoded_len;
+use crate::plugin::{
+    CodeFormat, CredentialKind, EchoCredential, IdStore, Kms, LogSender, MemoryIdStore, MemoryKms,
+    Plugins, RandomGenerator, RoutingSender, Sender, StaticKms,
+};
+#[cfg(feature = "redis")]
+use crate::redis::{RedisConfig, RedisConnection, RedisIdStore, RedisKms};
+#[cfg(feature = "smtp")]
+use crate::smtp::{SmtpConfig, SmtpSender, Templates};
+#[cfg(feature = "webhook")]
+use crate::webhook::{WebhookConfig, WebhookSender};
+
+/// Which sender delivers codes (`OTP_SENDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderKind {
+    /// Print codes to the log (development).
+    Log,
+    /// E-mail over SMTP (`SMTP_*`; the `smtp` feature).
+    Smtp,
+    /// A signed HTTPS POST to `OTP_WEBHOOK_URL` (SMS, WhatsApp, voice gateways; the `webhook` feature).
+    Webhook,
+}
+
+impl SenderKind {
+    /// The name used in `OTP_SENDER`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SenderKind::Log => "log",
+            SenderKind::Smtp => "smtp",
+            SenderKind::Webhook => "webhook",
+        }
+    }
+}
+
+/// Where key-encryption keys come from (`OTP_KMS`).
+#[derive(Debug)]
+pub enum KmsConfig {
+    /// Generated in memory and rotated every `rotation`.
+    Memory {
+        /// `OTP_KEK_ROTATION_SECONDS`, default 90 days.
+        rotation: Duration,
+    },
+    /// A fixed ring from `OTP_KEYS` (`<16 hex id>:<base64url 32-byte key>`, comma-separated, current first).
+    Static {
+        /// The keys; secret.
+        keys: Vec<(KeyId, SecretString)>,
+    },
+    /// Shared by every instance through Redis, stored encrypted under a master key,
+    /// rotated every `rotation` by exactly one instance.
+    Redis {
+        /// `OTP_KEK_ROTATION_SECONDS`, default 90 days.
+        rotation: Duration,
+        /// `OTP_KMS_MASTER_KEY` (or the file named by `OTP_KMS_MASTER_KEY_FILE`):
+        /// base64url of 32 random bytes; a comma-separated list while rotating it,
+        /// the new key first (it encrypts; the others only decrypt).
+        master_keys: Vec<SecretString>,
+    },
+}
+
+impl KmsConfig {
+    /// The rotation period (the static ring never rotates: 90 days, for retention sums).
+    pub fn rotation(&self) -> Duration {
+        match self {
+            KmsConfig::Memory { rotation } | KmsConfig::Redis { rotation, .. } => *rotation,
+            KmsConfig::Static { .. } => Duration::from_secs(DEFAULT_ROTATION_SECONDS),
+        }
+    }
+
+    /// The static ring's keys, decoded (validated at load time).
+    pub fn static_keys(&self) -> Vec<(KeyId, Kek)> {
+        match self {
+            KmsConfig::Static { keys } => keys
+                .iter()
+                .filter_map(|(id, k)| Kek::from_base64(k.expose_secret()).map(|k| (*id, k)))
+                .collect(),
+            KmsConfig::Memory { .. } | KmsConfig::Redis { .. } => Vec::new(),
+        }
+    }
+
+    /// The Redis KMS's master keys, decoded, new first (validated at load time).
+    pub fn master_keys(&self) -> Vec<MasterKey> {
+        match self {
+            KmsConfig::Redis { master_keys, .. } => master_keys
+                .iter()
+                .filter_map(|k| MasterKey::from_base64(k.expose_secret()))
+                .collect(),
+            KmsConfig::Memory { .. } | KmsConfig::Static { .. } => Vec::new(),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            KmsConfig::Memory { .. } => "memory",
+            KmsConfig::Static { .. } => "static",
+            KmsConfig::Redis { .. } => "redis",
+        }
+    }
+}
+
+const DEFAULT_ROTATION_SECONDS: u64 = 7_776_000;
+
+/// Where list IDs live (`OTP_ID_STORE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdStoreConfig {
+    /// In process memory.
+    Memory {
+        /// `OTP_ID_STORE_CAPACITY`: live IDs at most (default 2 000 000).
+        capacity: usize,
+        /// `OTP_ID_SWEEP_SECONDS`: how often dead IDs are dropped (default 60).
+        sweep_every: Duration,
+    },
+    /// In Redis (or a Redis Cluster), shared by every instance.
+    Redis,
+}
+
+/// The whole configuration.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where to listen, development or production, CORS, cookie name, body limit.
+    pub server: ServerConfig,
+    /// The OTP rules (`OTP_MAX_AGE`, `OTP_MAX_ATTEMPTS`, ...).
+    pub policy: OtpPolicy,
+    /// `OTP_LENGTH` (10) and `OTP_ALPHABET` (`0-9a-z`).
+    pub code_format: CodeFormat,
+    /// `OTP_CREDENTIAL`: `json` (default), `email`, `phone` or `email_or_phone`.
+    pub credential: CredentialKind,
+    /// `OTP_SENDER`: `log` (default in development), `smtp`, `webhook`, or a
+    /// comma-separated list (`smtp,webhook`): e-mail credentials go to `smtp`, phone
+    /// credentials to `webhook`, anything else to the first one listed.
+    pub senders: Vec<SenderKind>,
+    /// The SMTP settings, when `OTP_SENDER` lists `smtp`.
+    #[cfg(feature = "smtp")]
+    pub smtp: Option<SmtpConfig>,
+    /// The webhook settings, when `OTP_SENDER` lists `webhook`.
+    #[cfg(feature = "webhook")]
+    pub webhook: Option<WebhookConfig>,
+    /// KMS choice.
+    pub kms: KmsConfig,
+    /// ID store choice.
+    pub id_store: IdStoreConfig,
+    /// Redis, when a backend uses it.
+    #[cfg(feature = "redis")]
+    pub redis: Option<RedisConfig>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(Env::from_process(), |_, _| ()).map(|(config, ())| config)
+    }
+
+    /// Reads the given variables (tests pass their own).
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::read(Env::from_vars(vars), |_, _| ()).map(|(config, ())| config)
+    }
+
+    /// Reads the whole configuration from `env`, then a fork's (or an embedding
+    /// app's) own settings with `custom`, through the same reader: a bad custom
+    /// setting is reported together with every other problem.
+    pub fn read<T>(
+        mut env: Env,
+        custom: impl FnOnce(&mut Env, &Config) -> T,
+    ) -> Result<(Self, T), ConfigError> {
+        let config = Self::parse(&mut env);
+        let extra = custom(&mut env, &config);
+        env.finish((config, extra))
+    }
+
+    /// The configuration a test or an embedding app starts from: development, defaults.
+    pub fn development() -> Self {
+        Self::from_vars(std::iter::empty::<(String, String)>())
+            .unwrap_or_else(|_| unreachable_defaults())
+    }
+
+    /// The cookie name actually used.
+    pub fn cookie_name(&self) -> String {
+        self.server.cookie_name()
+    }
+
+    /// The longest `name=value` the session cookie can reach with these settings.
+    pub fn max_cookie_len(&self) -> usize {
+        let plain = max_encoded_len(
+            self.policy.max_credentials,
+            self.policy.max_credential_len,
+            self.code_format.length(),
+        );
+        self.cookie_name().len() + 1 + crypto::sealed_len(plain)
+    }
+
+    /// One line naming the active plug-ins, for the start-up log.
+    pub fn describe(&self) -> String {
+        let ids = match self.id_store {
+            IdStoreConfig::Memory { .. } => "memory",
+            IdStoreConfig::Redis => "redis",
+        };
+        let senders: Vec<&str> = self.senders.iter().map(|s| s.name()).collect();
+        format!(
+            "id_store={ids} kms={} sender={} credential={:?}",
+            self.kms.name(),
+            senders.join(","),
+            self.credential
+        )
+    }
+
+    fn parse(env: &mut Env) -> Config {
+        let server = ServerConfig::read(env);
+        let sender_explicit = env.is_set("OTP_SENDER");
+        let senders = senders(env);
+        if server.environment == Environment::Production && !sender_explicit {
+            env.problem(
+                "OTP_SENDER is unset in production: the development `log` sender would print codes \
+                 to stdout. Set OTP_SENDER=smtp (with SMTP_HOST, SMTP_FROM and, if needed, \
+                 SMTP_USERNAME and SMTP_PASSWORD or SMTP_PASSWORD_FILE) to send e-mail, \
+                 OTP_SENDER=webhook (with OTP_WEBHOOK_URL and OTP_WEBHOOK_SECRET or \
+                 OTP_WEBHOOK_SECRET_FILE) for SMS, WhatsApp or voice, OTP_SENDER=smtp,webhook \
+                 for both, or OTP_SENDER=log explicitly if printing codes is really wanted.",
+            );
+        }
+        #[cfg(feature = "smtp")]
+        let smtp = senders
+            .contains(&SenderKind::Smtp)
+            .then(|| SmtpConfig::read(env));
+        #[cfg(feature = "webhook")]
+        let webhook = senders
+            .contains(&SenderKind::Webhook)
+            .then(|| WebhookConfig::read(env))
+            .flatten();
+        let credential = CredentialKind::read(env);
+        let code_format = CodeFormat::read(env);
+        let policy = OtpPolicy::read(env);
+        let kms = kms(env);
+        let id_store = id_store(env);
+        let uses_redis = matches!(kms, KmsConfig::Redis { .. }) || id_store == IdStoreConfig::Redis;
+        #[cfg(feature = "redis")]
+        let redis = if uses_redis {
+            RedisConfig::read(env)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "redis"))]
+        if uses_redis {
+            env.problem(
+                "OTP_ID_STORE=redis or OTP_KMS=redis: this build has no Redis support \
+                 (build with the `redis` feature)",
+            );
+        }
+        let config = Config {
+            server,
+            policy,
+            code_format,
+            credential,
+            senders,
+            #[cfg(feature = "smtp")]
+            smtp,
+            #[cfg(feature = "webhook")]
+            webhook,
+            kms,
+            id_store,
+            #[cfg(feature = "redis")]
+            redis,
+        };
+        if config.max_cookie_len() > BROWSER_COOKIE_LIMIT {
+            env.problem(format!(
+                "OTP_MAX_CREDENTIALS={} with OTP_MAX_CREDENTIAL_LENGTH={} gives cookies of up to {} bytes, \
+                 over the browsers' {BROWSER_COOKIE_LIMIT}: lower one of them",
+                config.policy.max_credentials,
+                config.policy.max_credential_len,
+                config.max_cookie_len()
+            ));
+        }
+        config
+    }
+}
+
+#[expect(
+    clippy::panic,
+    reason = "the empty environment is valid by construction; tested"
+)]
+fn unreachable_defaults() -> Config {
+    panic!("the default configuration must be valid")
+}
+
+/// `OTP_SENDER`: one name or a comma-separated list, no repeats.
+fn senders(env: &mut Env) -> Vec<SenderKind> {
+    let Some(raw) = env.get("OTP_SENDER").map(str::to_owned) else {
+        return vec![SenderKind::Log];
+    };
+    let mut out = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = match name.to_ascii_lowercase().as_str() {
+            "log" => SenderKind::Log,
+            "smtp" => SenderKind::Smtp,
+            "webhook" => SenderKind::Webhook,
+            _ => {
+                env.fail(
+                    "OTP_SENDER",
+                    &raw,
+                    "expected log, smtp, webhook, or a comma-separated list such as smtp,webhook",
+                );
+                return vec![SenderKind::Log];
+            }
+        };
+        let built_in = match kind {
+            SenderKind::Log => true,
+            SenderKind::Smtp => cfg!(feature = "smtp"),
+            SenderKind::Webhook => cfg!(feature = "webhook"),
+        };
+        if !built_in {
+            env.fail(
+                "OTP_SENDER",
+                &raw,
+                &format!(
+                    "this build has no `{}` sender (build with the `{}` feature)",
+                    kind.name(),
+                    kind.name()
+                ),
+            );
+        }
+        if !out.contains(&kind) {
+            out.push(kind);
+        }
+    }
+    if out.is_empty() {
+        out.push(SenderKind::Log);
+    }
+    out
+}
+
+fn kms(env: &mut Env) -> KmsConfig {
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Memory,
+        Static,
+        Redis,
+    }
+    let kind = env.choice(
+        "OTP_KMS",
+        Kind::Memory,
+        &[
+            ("memory", Kind::Memory),
+            ("static", Kind::Static),
+            ("redis", Kind::Redis),
+        ],
+    );
+    match kind {
+        Kind::Memory => KmsConfig::Memory {
+            rotation: rotation(env),
+        },
+        Kind::Redis => KmsConfig::Redis {
+            rotation: rotation(env),
+            master_keys: master_keys(env),
+        },
+        Kind::Static => KmsConfig::Static {
+            keys: static_keys(env),
+        },
+    }
+}
+
+#[cfg(feature = "redis")]
+fn master_keys(env: &mut Env) -> Vec<SecretString> {
+    crate::redis::master_keys(env)
+}
+
+#[cfg(not(feature = "redis"))]
+fn master_keys(_: &mut Env) -> Vec<SecretString> {
+    Vec::new()
+}
+
+/// `OTP_KEYS`: `<16 hex id>:<base64url 32-byte key>`, comma-separated, current first.
+fn static_keys(env: &mut Env) -> Vec<(KeyId, SecretString)> {
+    let raw = env.secret("OTP_KEYS");
+    let raw = raw.as_ref().map_or("", |s| s.expose_secret());
+    let mut keys = Vec::new();
+    for (i, item) in raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .enumerate()
+    {
+        let parsed = item
+            .split_once(':')
+            .and_then(|(id, key)| Some((KeyId::from_hex(id.trim())?, key.trim())))
+            .filter(|(_, key)| Kek::from_base64(key).is_some());
+        match parsed {
+            Some((id, key)) if keys.iter().all(|(k, _)| *k != id) => {
+                keys.push((id, SecretString::from(key.to_owned())));
+            }
+            _ => env.problem(format!(
+                "OTP_KEYS entry {}: expected <16 hex digits>:<base64url of 32 random bytes>, ids distinct \
+                 (the value is not shown: it is secret)",
+                i + 1
+            )),
+        }
+    }
+    if keys.is_empty() {
+        env.problem(
+            "OTP_KMS=static needs OTP_KEYS=<16 hex id>:<base64url 32-byte key>[,...] (current key first)",
+        );
+    }
+    keys
+}
+
+fn id_store(env: &mut Env) -> IdStoreConfig {
+    let redis = env.choice("OTP_ID_STORE", false, &[("memory", false), ("redis", true)]);
+    if redis {
+        return IdStoreConfig::Redis;
+    }
+    IdStoreConfig::Memory {
+        capacity: env.number("OTP_ID_STORE_CAPACITY", 2_000_000usize, 1, 1 << 32),
+        sweep_every: env.seconds("OTP_ID_SWEEP_SECONDS", 60, 1, 3600),
+    }
+}
+
+/// `OTP_KEK_ROTATION_SECONDS`: default 90 days. The minimum is 1 s so tests can
+/// watch a rotation happen; production values are days (each rotation adds a key
+/// that is kept for the rotation period plus `OTP_MAX_AGE`).
+fn rotation(env: &mut Env) -> Duration {
+    env.seconds(
+        "OTP_KEK_ROTATION_SECONDS",
+        DEFAULT_ROTATION_SECONDS,
+        1,
+        10 * 365 * 86_400,
+    )
+}
+
+impl Plugins {
+    /// The plug-ins `config` asks for: the random generator, the configured
+    /// credential schema, sender(s), ID store and KMS, and the echo final action.
+    ///
+    /// Start here and replace what you need (`plugins.sender = Arc::new(MySms)`).
+    /// Opens no connection yet (Redis connects on first use), but spawns the
+    /// in-memory ID store's sweeper when called inside a Tokio runtime.
+    pub fn from_config(config: &Config, clock: &Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        let one = |e: String| ConfigError(vec![e]);
+        #[cfg(feature = "redis")]
+        let redis = config
+            .redis
+            .as_ref()
+            .map(RedisConnection::new)
+            .transpose()
+            .map_err(one)?;
+        #[cfg(feature = "redis")]
+        let redis = redis.as_ref();
+        #[cfg(not(feature = "redis"))]
+        let redis: Option<&()> = None;
+        Ok(Plugins {
+            generator: Arc::new(RandomGenerator::new(config.code_format.clone())),
+            credential: config.credential.schema(),
+            sender: sender(config, clock).map_err(one)?,
+            ids: id_store_plugin(config, clock, redis).map_err(one)?,
+            kms: kms_plugin(config, redis).map_err(one)?,
+            final_action: Arc::new(EchoCredential),
+        })
+    }
+}
+
+#[cfg(feature = "redis")]
+type Redis<'a> = Option<&'a RedisConnection>;
+#[cfg(not(feature = "redis"))]
+type Redis<'a> = Option<&'a ()>;
+
+const NO_REDIS: &str = "OTP_ID_STORE=redis or OTP_KMS=redis needs REDIS_URL or REDIS_CLUSTER_NODES";
+
+fn id_store_plugin(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    redis: Redis<'_>,
+) -> Result<Arc<dyn IdStore>, String> {
+    match &config.id_store {
+        IdStoreConfig::Memory {
+            capacity,
+            sweep_every,
+        } => {
+            let store = Arc::new(MemoryIdStore::new(*capacity));
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // The sweeper lives as long as the runtime; the handle is not needed.
+                drop(MemoryIdStore::spawn_sweeper(
+                    Arc::clone(&store),
+                    Arc::clone(clock),
+                    *sweep_every,
+                ));
+            }
+            Ok(store)
+        }
+        #[cfg(feature = "redis")]
+        IdStoreConfig::Redis => redis
+            .map(|r| Arc::new(RedisIdStore::new(r.clone())) as Arc<dyn IdStore>)
+            .ok_or_else(|| NO_REDIS.to_owned()),
+        #[cfg(not(feature = "redis"))]
+        IdStoreConfig::Redis => {
+            let _ = redis;
+            Err(NO_REDIS.to_owned())
+        }
+    }
+}
+
+fn kms_plugin(config: &Config, redis: Redis<'_>) -> Result<Arc<dyn Kms>, String> {
+    let retention = config.policy.key_retention();
+    match &config.kms {
+        KmsConfig::Memory { rotation } => Ok(Arc::new(MemoryKms::new(*rotation, retention))),
+        KmsConfig::Static { .. } => StaticKms::new(config.kms.static_keys())
+            .map(|ring| Arc::new(ring) as Arc<dyn Kms>)
+            .ok_or_else(|| "OTP_KEYS holds no usable key".to_owned()),
+        #[cfg(feature = "redis")]
+        KmsConfig::Redis { rotation, .. } => {
+            let redis = redis.ok_or(NO_REDIS)?;
+            RedisKms::new(
+                redis.clone(),
+                config.kms.master_keys(),
+                *rotation,
+                retention,
+            )
+            .map(|kms| Arc::new(kms) as Arc<dyn Kms>)
+            .ok_or_else(|| "OTP_KMS_MASTER_KEY holds no usable key".to_owned())
+        }
+        #[cfg(not(feature = "redis"))]
+        KmsConfig::Redis { .. } => {
+            let _ = redis;
+            Err(NO_REDIS.to_owned())
+        }
+    }
+}
+
+/// One sender, or a [`RoutingSender`] when several are listed. Reads the template
+/// files; fails with a message naming the variable to fix.
+#[cfg_attr(
+    not(feature = "webhook"),
+    expect(unused_variables, reason = "only the webhook sender needs the clock")
+)]
+fn sender(config: &Config, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Sender>, String> {
+    #[cfg(feature = "smtp")]
+    let templates = match &config.smtp {
+        Some(smtp) => Some(Arc::new(Templates::load(
+            smtp.template_dir.as_deref(),
+            &smtp.product_name,
+        )?)),
+        None => None,
+    };
+    let mut built: Vec<(SenderKind, Arc<dyn Sender>)> = Vec::new();
+    for kind in &config.senders {
+        let sender: Arc<dyn Sender> = match kind {
+            SenderKind::Log => Arc::new(LogSender),
+            #[cfg(feature = "smtp")]
+            SenderKind::Smtp => {
+                let (Some(smtp), Some(templates)) = (&config.smtp, &templates) else {
+                    return Err("OTP_SENDER=smtp needs SMTP_HOST".into());
+                };
+                Arc::new(SmtpSender::new(smtp, Arc::clone(templates))?)
+            }
+            #[cfg(feature = "webhook")]
+            SenderKind::Webhook => {
+                let hook = config
+                    .webhook
+                    .as_ref()
+                    .ok_or("OTP_SENDER=webhook needs OTP_WEBHOOK_URL")?;
+                Arc::new(WebhookSender::new(hook, Arc::clone(clock))?)
+            }
+            #[cfg(not(all(feature = "smtp", feature = "webhook")))]
+            other => {
+                return Err(format!(
+                    "OTP_SENDER={}: this build has no such sender",
+                    other.name()
+                ));
+            }
+        };
+        built.push((*kind, sender));
+    }
+    let find = |k: SenderKind| {
+        built
+            .iter()
+            .find(|(kind, _)| *kind == k)
+            .map(|(_, s)| Arc::clone(s))
+    };
+    match built.as_slice() {
+        [] => Ok(Arc::new(LogSender)),
+        [(_, only)] => Ok(Arc::clone(only)),
+        [(_, first), ..] => Ok(Arc::new(RoutingSender {
+            email: find(SenderKind::Smtp),
+            phone: find(SenderKind::Webhook),
+            other: Arc::clone(first),
+        })),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::PRODUCTION_COOKIE_PREFIX;
+
+    pub(crate) fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(vars.iter().map(|(k, v)| (*k, *v)))
+    }
+    #[test]
+    fn the_empty_environment_gives_the_original_defaults() {
+        let c = load(&[]).expect("valid");
+        assert_eq!(c.server.port, 3000);
+        assert_eq!(c.server.environment, Environment::Development);
+        assert_eq!(c.policy, OtpPolicy::default());
+        assert_eq!(c.code_format.length(), 10);
+        assert_eq!(c.cookie_name(), "o");
+        assert_eq!(c.server.body_limit, 102_400);
+        assert!(c.server.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn node_env_production_is_honoured() {
+        let c = load(&[("NODE_ENV", "Production"), ("OTP_SENDER", "log")]).expect("valid");
+        assert_eq!(c.server.environment, Environment::Production);
+        assert_eq!(c.cookie_name(), format!("{PRODUCTION_COOKIE_PREFIX}o"));
+    }
+
+    #[test]
+    fn production_refuses_the_implicit_log_sender() {
+        let e = load(&[("ENVIRONMENT", "production")]).expect_err("refused");
+        assert!(e.to_string().contains("OTP_SENDER"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_by_name() {
+        let e = load(&[
+            ("PORT", "http"),
+            ("OTP_LENGTH", "3"),
+            ("OTP_ALLOW_ONLY_ONE_RESENDING", "maybe"),
+            ("CORS_ORIGIN", "*"),
+            ("OTP_SENDER", "pigeon"),
+        ])
+        .expect_err("refused");
+        let text = e.to_string();
+        for name in [
+            "PORT",
+            "OTP_LENGTH",
+            "OTP_ALLOW_ONLY_ONE_RESENDING",
+            "CORS_ORIGIN",
+            "OTP_SENDER",
+        ] {
+            assert!(text.contains(name), "{name} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn a_cookie_that_would_not_fit_is_refused_at_start_up() {
+        let e = load(&[
+            ("OTP_MAX_CREDENTIALS", "10"),
+            ("OTP_MAX_CREDENTIAL_LENGTH", "2048"),
+        ])
+        .expect_err("refused");
+        assert!(e.to_string().contains("OTP_MAX_CREDENTIAL_LENGTH"));
+        let ok = load(&[]).expect("valid");
+        assert!(ok.max_cookie_len() <= BROWSER_COOKIE_LIMIT);
+    }
+
+    #[test]
+    fn static_keys_parse_and_errors_hide_the_secret() {
+        let key = Kek::generate().dangerous_to_base64();
+        let c = load(&[
+            ("OTP_KMS", "static"),
+            ("OTP_KEYS", &format!("0011223344556677:{key}")),
+        ])
+        .expect("valid");
+        assert_eq!(c.kms.static_keys().len(), 1);
+        let e = load(&[
+            ("OTP_KMS", "static"),
+            ("OTP_KEYS", "0011223344556677:c2VjcmV0"),
+        ])
+        .expect_err("short key");
+        assert!(!e.to_string().contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn cors_origins_are_a_list() {
+        let c =
+            load(&[("CORS_ORIGIN", "https://a.example, http://localhost:5173/")]).expect("valid");
+        assert_eq!(
+            c.server.cors_origins,
+            ["https://a.example", "http://localhost:5173"]
+        );
+    }
+    #[test]
+    fn smtp_settings_are_read_with_defaults_by_tls_mode() {
+        let c = load(&[
+            ("OTP_SENDER", "smtp"),
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_FROM", "Acme <no-reply@example.com>"),
+            ("SMTP_TLS", "tls"),
+        ])
+        .expect("valid");
+        let smtp = c.smtp.expect("smtp settings");
+        assert_eq!((smtp.tls, smtp.port), (crate::smtp::SmtpTls::Tls, 465));
+        assert_eq!(c.senders, [SenderKind::Smtp]);
+    }
+
+    #[test]
+    fn missing_smtp_and_webhook_settings_are_reported_by_name() {
+        let e = load(&[
+            ("OTP_SENDER", "smtp,webhook"),
+            ("SMTP_USERNAME", "ann"),
+            ("OTP_WEBHOOK_URL", "http://sms.example.com/hook"),
+            ("OTP_WEBHOOK_SECRET", "short"),
+        ])
+        .expect_err("incomplete");
+        let text = e.to_string();
+        for name in [
+            "SMTP_HOST",
+            "SMTP_FROM",
+            "SMTP_PASSWORD",
+            "OTP_WEBHOOK_URL",
+            "OTP_WEBHOOK_SECRET",
+        ] {
+            assert!(text.contains(name), "{name} missing in {text}");
+        }
+        assert!(!text.contains("short"), "a secret was printed: {text}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_too() {
+        let path = std::env::temp_dir().join(format!("otp-secret-{}", std::process::id()));
+        std::fs::write(&path, "0123456789abcdef0123\n").expect("write");
+        let path_text = path.display().to_string();
+        let c = load(&[
+            ("OTP_SENDER", "webhook"),
+            ("OTP_WEBHOOK_URL", "https://sms.example.com/hook"),
+            ("OTP_WEBHOOK_SECRET_FILE", path_text.as_str()),
+        ])
+        .expect("valid");
+        let hook = c.webhook.expect("webhook settings");
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&hook.secret),
+            "0123456789abcdef0123"
+        );
+        std::fs::remove_file(&path).expect("cleanup");
+    }
+
+    #[test]
+    fn production_without_a_sender_names_the_variables_to_set() {
+        let e = load(&[("ENVIRONMENT", "production")]).expect_err("refused");
+        let text = e.to_string();
+        for name in ["SMTP_HOST", "OTP_WEBHOOK_URL", "OTP_SENDER=log"] {
+            assert!(text.contains(name), "{name} missing in {text}");
+        }
+        let c = load(&[("ENVIRONMENT", "production"), ("OTP_SENDER", "log")])
+            .expect("explicit log is allowed");
+        assert_eq!(c.server.environment, Environment::Production);
+    }
+}

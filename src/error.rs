@@ -49,6 +49,12 @@ pub enum Error {
     /// The token is blocked or inside a temporary block.
     #[error("verification not allowed")]
     VerificationNotAllowed,
+    /// A cross-site request: its `Origin` is neither allowed nor this server's own.
+    #[error("forbidden origin")]
+    ForbiddenOrigin,
+    /// The request's body did not arrive, or no answer was ready, in time.
+    #[error("request timeout")]
+    RequestTimeout,
     /// A backend (store, KMS, sender) is temporarily unavailable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -97,6 +103,8 @@ impl Error {
             Error::TooManyAttempts => "OTP:TOO_MANY_ATTEMPTS",
             Error::TooManyCredentials => "OTP:TOO_MANY_CREDENTIALS",
             Error::VerificationNotAllowed => "OTP:VERIFICATION_NOT_ALLOWED",
+            Error::ForbiddenOrigin => "REQUEST:FORBIDDEN_ORIGIN",
+            Error::RequestTimeout => "REQUEST:TIMEOUT",
             Error::Unavailable(_) | Error::Internal(_) => "SERVER",
         }
     }
@@ -119,6 +127,10 @@ impl Error {
             }
             Error::TooManyCredentials => "Too many credentials.",
             Error::VerificationNotAllowed => "Verification not allowed.",
+            Error::ForbiddenOrigin => {
+                "Requests from this origin are not allowed (set CORS_ORIGIN to allow a frontend on another origin)."
+            }
+            Error::RequestTimeout => "The request took too long to arrive or to answer.",
             Error::Unavailable(_) | Error::Internal(_) => SERVER_MESSAGE,
         }
     }
@@ -128,9 +140,11 @@ impl Error {
         match self {
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Conflict => StatusCode::CONFLICT,
-            Error::Incorrect { .. } | Error::TooManyAttempts | Error::VerificationNotAllowed => {
-                StatusCode::FORBIDDEN
-            }
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::Incorrect { .. }
+            | Error::TooManyAttempts
+            | Error::VerificationNotAllowed
+            | Error::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Error::CredentialInvalid
             | Error::Expired
             | Error::InvalidCookie

@@ -159,6 +159,8 @@ pub struct Config {
     /// Redis, when a backend uses it.
     #[cfg(feature = "redis")]
     pub redis: Option<RedisConfig>,
+    /// Settings that are allowed but probably not meant (logged at start-up).
+    warnings: Vec<String>,
 }
 
 impl Config {
@@ -210,6 +212,12 @@ impl Config {
         self.cookie_name().len() + 1 + crypto::sealed_len(plain)
     }
 
+    /// Settings that are allowed but probably not meant, one sentence each; the
+    /// binary logs them at start-up.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// One line naming the active plug-ins, for the start-up log.
     pub fn describe(&self) -> String {
         let ids = match self.id_store {
@@ -249,6 +257,8 @@ impl Config {
             .then(|| WebhookConfig::read(env))
             .flatten();
         let credential = CredentialKind::read(env);
+        let mut warnings = Vec::new();
+        safety_checks(env, &server, sender_explicit, &mut warnings);
         let code_format = CodeFormat::read(env);
         let policy = OtpPolicy::read(env);
         let kms = kms(env);
@@ -260,6 +270,13 @@ impl Config {
         } else {
             None
         };
+        if !uses_redis && (env.is_set("REDIS_URL") || env.is_set("REDIS_CLUSTER_NODES")) {
+            warnings.push(
+                "REDIS_URL or REDIS_CLUSTER_NODES is set but no backend uses Redis: set \
+                 OTP_ID_STORE=redis and OTP_KMS=redis to share state between instances"
+                    .to_owned(),
+            );
+        }
         #[cfg(not(feature = "redis"))]
         if uses_redis {
             env.problem(
@@ -281,6 +298,7 @@ impl Config {
             id_store,
             #[cfg(feature = "redis")]
             redis,
+            warnings,
         };
         if config.max_cookie_len() > BROWSER_COOKIE_LIMIT {
             env.problem(format!(
@@ -292,6 +310,74 @@ impl Config {
             ));
         }
         config
+    }
+}
+
+/// The checks that keep a deployment from running unsafe by accident.
+fn safety_checks(
+    env: &mut Env,
+    server: &ServerConfig,
+    sender_explicit: bool,
+    warnings: &mut Vec<String>,
+) {
+    let environment_set = ["ENVIRONMENT", "NODE_ENV", "VERCEL_ENV"]
+        .iter()
+        .any(|n| env.is_set(n));
+    if !environment_set && !server.host.is_loopback() {
+        env.problem(format!(
+            "ENVIRONMENT is unset and HOST={} is reachable from other machines: set \
+             ENVIRONMENT=production (Secure cookies, no codes in the log) or, for a \
+             development server in a container, ENVIRONMENT=development explicitly",
+            server.host
+        ));
+    }
+    if server.environment != Environment::Production {
+        return;
+    }
+    if !env.is_set("OTP_CREDENTIAL") {
+        env.problem(
+            "OTP_CREDENTIAL is unset in production: the default `json` schema accepts any JSON and \
+             proves only the field a code was sent to, while verify returns the whole object. \
+             Set OTP_CREDENTIAL=email, phone or email_or_phone (or json explicitly, if your final \
+             action reads only the delivered address)",
+        );
+    }
+    for origin in &server.cors_origins {
+        if origin.starts_with("http://") {
+            env.fail(
+                "CORS_ORIGIN",
+                origin,
+                "production allows only https:// origins (the session cookie is Secure)",
+            );
+        }
+    }
+    let smtp_plain = env
+        .get("SMTP_TLS")
+        .is_some_and(|v| v.eq_ignore_ascii_case("none"));
+    let smtp_host = env.get("SMTP_HOST").unwrap_or_default().to_owned();
+    let smtp_local = smtp_host.eq_ignore_ascii_case("localhost")
+        || smtp_host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let smtp_listed = env
+        .get("OTP_SENDER")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("smtp"));
+    if smtp_listed && smtp_plain && !smtp_local {
+        env.fail(
+            "SMTP_TLS",
+            "none",
+            "production sends codes in clear text only to a relay on this host (SMTP_HOST=localhost); \
+             use starttls or tls",
+        );
+    }
+    let log_listed = env
+        .get("OTP_SENDER")
+        .is_some_and(|v| v.split(',').any(|n| n.trim().eq_ignore_ascii_case("log")));
+    if sender_explicit && log_listed {
+        warnings.push(
+            "OTP_SENDER lists `log` in production: codes and full credentials are printed to the log"
+                .to_owned(),
+        );
     }
 }
 
@@ -627,7 +713,12 @@ pub(crate) mod tests {
 
     #[test]
     fn node_env_production_is_honoured() {
-        let c = load(&[("NODE_ENV", "Production"), ("OTP_SENDER", "log")]).expect("valid");
+        let c = load(&[
+            ("NODE_ENV", "Production"),
+            ("OTP_SENDER", "log"),
+            ("OTP_CREDENTIAL", "email"),
+        ])
+        .expect("valid");
         assert_eq!(c.server.environment, Environment::Production);
         assert_eq!(c.cookie_name(), format!("{PRODUCTION_COOKIE_PREFIX}o"));
     }
@@ -760,8 +851,59 @@ pub(crate) mod tests {
         for name in ["SMTP_HOST", "OTP_WEBHOOK_URL", "OTP_SENDER=log"] {
             assert!(text.contains(name), "{name} missing in {text}");
         }
-        let c = load(&[("ENVIRONMENT", "production"), ("OTP_SENDER", "log")])
-            .expect("explicit log is allowed");
+        let c = load(&[
+            ("ENVIRONMENT", "production"),
+            ("OTP_SENDER", "log"),
+            ("OTP_CREDENTIAL", "email"),
+        ])
+        .expect("explicit log is allowed");
         assert_eq!(c.server.environment, Environment::Production);
+    }
+
+    #[test]
+    fn codes_under_20_bits_are_refused_by_name() {
+        let e = load(&[("OTP_LENGTH", "5"), ("OTP_ALPHABET", "0123456789")]).expect_err("weak");
+        let text = e.to_string();
+        assert!(
+            text.contains("OTP_LENGTH") && text.contains("OTP_ALPHABET"),
+            "{text}"
+        );
+        load(&[("OTP_LENGTH", "6"), ("OTP_ALPHABET", "0123456789")])
+            .expect("6 digits is the floor");
+    }
+
+    #[test]
+    fn an_unset_environment_on_a_public_address_is_refused() {
+        let e = load(&[("HOST", "0.0.0.0")]).expect_err("refused");
+        assert!(e.to_string().contains("ENVIRONMENT"), "{e}");
+        load(&[("HOST", "0.0.0.0"), ("ENVIRONMENT", "development")]).expect("explicit");
+        load(&[("HOST", "127.0.0.1")]).expect("loopback");
+    }
+
+    #[test]
+    fn production_refuses_unsafe_settings_by_name() {
+        let base = [("ENVIRONMENT", "production"), ("OTP_SENDER", "log")];
+        let e = load(&base).expect_err("no explicit credential");
+        assert!(e.to_string().contains("OTP_CREDENTIAL"), "{e}");
+        let e = load(&[
+            base[0],
+            base[1],
+            ("OTP_CREDENTIAL", "email"),
+            ("CORS_ORIGIN", "http://app.example.com"),
+        ])
+        .expect_err("http origin");
+        assert!(e.to_string().contains("CORS_ORIGIN"), "{e}");
+        let e = load(&[
+            base[0],
+            ("OTP_SENDER", "smtp"),
+            ("OTP_CREDENTIAL", "email"),
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_FROM", "a@example.com"),
+            ("SMTP_TLS", "none"),
+        ])
+        .expect_err("plain SMTP to another host");
+        assert!(e.to_string().contains("SMTP_TLS"), "{e}");
+        let c = load(&[base[0], base[1], ("OTP_CREDENTIAL", "email")]).expect("valid");
+        assert!(c.warnings().iter().any(|w| w.contains("log")));
     }
 }

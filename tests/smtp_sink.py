@@ -12,8 +12,11 @@ Recipients whose local part starts with "reject" are refused with
     smtp_sink.py DIR [--tls none|starttls|tls --cert PEM --key PEM]
                      [--user NAME --password SECRET]
 
-Listens on 127.0.0.1 on a free port and prints "PORT <n>" on stdout once it
-accepts connections. Stops when stdin closes (the test dropped the process).
+DIR is created if missing. Listens on 127.0.0.1 on a free port and prints
+"PORT <n>" on stdout once it accepts connections. Never reads stdin, so it runs
+in the background or under a service manager. Stops on SIGTERM or SIGINT
+(Ctrl-C), or when the process that started it exits (a test killed without
+clean-up leaves no sink behind).
 """
 
 import argparse
@@ -22,8 +25,8 @@ import email
 import email.policy
 import json
 import os
+import signal
 import ssl
-import sys
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
@@ -95,6 +98,7 @@ async def main():
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
 
+    os.makedirs(args.dir, exist_ok=True)
     sink = Sink(args.dir)
     kwargs = {}
     if args.user:
@@ -116,11 +120,17 @@ async def main():
     port = server.sockets[0].getsockname()[1]
     print(f"PORT {port}", flush=True)
 
-    # Run until the test closes our stdin (or dies).
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while await reader.read(1024):
-        pass
+    # Run until a signal, or until our parent is gone (we are re-parented).
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parent = os.getppid()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1)
+        except asyncio.TimeoutError:
+            if parent != 1 and os.getppid() != parent:
+                break
     server.close()
 
 

@@ -9,6 +9,7 @@
 mod env;
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 pub use env::{ConfigError, Env};
 
@@ -24,6 +25,17 @@ pub enum Environment {
     Development,
     /// `Secure` `__Host-` cookies, HSTS, no silent development defaults.
     Production,
+}
+
+/// The session cookie's `SameSite` attribute (`OTP_COOKIE_SAMESITE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent only with requests from the same site (default).
+    Strict,
+    /// Also sent on top-level navigations from other sites.
+    Lax,
+    /// Sent with cross-site requests too (a frontend on another site); needs `Secure`.
+    None,
 }
 
 /// The settings of the server itself.
@@ -42,6 +54,28 @@ pub struct ServerConfig {
     pub cookie_base_name: String,
     /// `OTP_BODY_LIMIT`: largest request body in bytes (default 102400).
     pub body_limit: usize,
+    /// `OTP_COOKIE_SECURE`: mark the session cookie `Secure` (default: in production;
+    /// `true` in development for `OTP_COOKIE_SAMESITE=none` over HTTPS).
+    pub cookie_secure: bool,
+    /// `OTP_COOKIE_SAMESITE`: `strict` (default), `lax` or `none` (only with
+    /// `Secure` and `CORS_ORIGIN`: a frontend on another site).
+    pub cookie_same_site: SameSite,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS` (default 10): a connection that has not sent
+    /// complete request headers in time is closed; so is an idle keep-alive connection.
+    pub header_timeout: Duration,
+    /// `HTTP_REQUEST_TIMEOUT_SECONDS` (default 30): a request whose body has not
+    /// arrived, or that has not been answered, in time gets `408`. Sending a code
+    /// gets this budget less 2 s.
+    pub request_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS` (default 10000): open connections at most; more are
+    /// closed at once.
+    pub max_connections: usize,
+    /// `HTTP2` (default false): accept HTTP/2 cleartext (prior knowledge), at most
+    /// 32 streams per connection.
+    pub http2: bool,
+    /// `SHUTDOWN_GRACE_SECONDS` (default 8, under Docker's 10 s stop timeout): how
+    /// long requests in flight may finish after SIGTERM or Ctrl-C.
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -62,14 +96,48 @@ impl ServerConfig {
                 }
             },
         };
+        let environment = environment(env);
+        let cors_origins = cors_origins(env);
+        let cookie_secure =
+            environment == Environment::Production || env.boolean("OTP_COOKIE_SECURE", false);
+        let cookie_same_site = env.choice(
+            "OTP_COOKIE_SAMESITE",
+            SameSite::Strict,
+            &[
+                ("strict", SameSite::Strict),
+                ("lax", SameSite::Lax),
+                ("none", SameSite::None),
+            ],
+        );
+        if cookie_same_site == SameSite::None && (!cookie_secure || cors_origins.is_empty()) {
+            env.fail(
+                "OTP_COOKIE_SAMESITE",
+                "none",
+                "needs a Secure cookie (ENVIRONMENT=production, or OTP_COOKIE_SECURE=true over HTTPS) \
+                 and the frontend's origin in CORS_ORIGIN",
+            );
+        }
         Self {
             host,
             port: env.number("PORT", 3000u16, 0, u16::MAX),
-            environment: environment(env),
-            cors_origins: cors_origins(env),
+            environment,
+            cors_origins,
+            cookie_secure,
+            cookie_same_site,
             cookie_base_name: cookie_base_name(env),
             body_limit: env.number("OTP_BODY_LIMIT", 102_400usize, 1024, 16 * 1024 * 1024),
+            header_timeout: env.seconds("HTTP_HEADER_TIMEOUT_SECONDS", 10, 1, 300),
+            request_timeout: env.seconds("HTTP_REQUEST_TIMEOUT_SECONDS", 30, 3, 600),
+            max_connections: env.number("HTTP_MAX_CONNECTIONS", 10_000usize, 1, 1_000_000),
+            http2: env.boolean("HTTP2", false),
+            shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 8, 0, 300),
         }
+    }
+
+    /// How long sending one code may take: the request's budget less 2 s for the
+    /// rest of the request, so a slow channel answers `503`, not `408`.
+    pub fn send_budget(&self) -> Duration {
+        self.request_timeout.saturating_sub(Duration::from_secs(2))
     }
 
     /// Whether this is a production deployment.

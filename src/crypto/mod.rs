@@ -96,7 +96,12 @@ impl Sealed {
     }
 
     /// Unwraps the DEK with `kek` and decrypts; any failure is [`CryptoError`].
-    pub fn open(mut self, kek: &Kek, cookie_name: &str) -> Result<Vec<u8>, CryptoError> {
+    /// The plaintext is wiped from memory when dropped.
+    pub fn open(
+        mut self,
+        kek: &Kek,
+        cookie_name: &str,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
         let mut dek = Dek([0u8; KEY_LEN]);
         let header = self.bytes.get(..HEADER_LEN).ok_or(CryptoError)?;
         let wrapped = header.get(1 + KEY_ID_LEN..).ok_or(CryptoError)?;
@@ -108,7 +113,7 @@ impl Sealed {
         Aes256Gcm::new((&dek.0).into())
             .decrypt_in_place(&Nonce::default(), &aad, &mut body)
             .map_err(|_| CryptoError)?;
-        Ok(body)
+        Ok(zeroize::Zeroizing::new(body))
     }
 }
 
@@ -152,7 +157,7 @@ mod tests {
     }
 
     fn open(value: &str, kek: &Kek, name: &str) -> Result<Vec<u8>, CryptoError> {
-        Sealed::parse(value)?.open(kek, name)
+        Sealed::parse(value)?.open(kek, name).map(|p| p.to_vec())
     }
 
     #[test]
@@ -161,7 +166,7 @@ mod tests {
         let v = seal(id, &k, "o", b"hello");
         let s = Sealed::parse(&v).expect("parses");
         assert_eq!(s.key_id(), id);
-        assert_eq!(s.open(&k, "o").expect("opens"), b"hello");
+        assert_eq!(s.open(&k, "o").expect("opens").as_slice(), b"hello");
         assert_eq!(v.len(), sealed_len(5));
     }
 

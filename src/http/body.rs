@@ -57,6 +57,16 @@ pub(super) async fn create_value(headers: &HeaderMap, body: Bytes) -> Option<Val
 /// missing, repeated or a file.
 pub(super) async fn otp_field(headers: &HeaderMap, body: Bytes) -> Option<String> {
     let media = media_type(headers)?;
+    if media == "application/json" {
+        // `{"otp": "..."}`, for frontends that send JSON everywhere.
+        let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&body) else {
+            return None;
+        };
+        return match map.remove("otp") {
+            Some(Value::String(code)) => Some(code),
+            _ => None,
+        };
+    }
     let fields = form_fields(headers, &media, body).await?;
     let mut found = fields.into_iter().filter(|(name, _)| name == "otp");
     match (found.next(), found.next()) {
@@ -174,13 +184,15 @@ mod tests {
         );
         assert_eq!(otp_field(&h, Bytes::from("otp=a&otp=b")).await, None);
         assert_eq!(otp_field(&h, Bytes::from("ot=a")).await, None);
+        let json = with_type("application/json");
         assert_eq!(
-            otp_field(
-                &with_type("application/json"),
-                Bytes::from("{\"otp\":\"a\"}")
-            )
-            .await,
-            None
+            otp_field(&json, Bytes::from("{\"otp\":\"a\"}"))
+                .await
+                .as_deref(),
+            Some("a")
         );
+        for bad in ["{\"otp\":1}", "[\"a\"]", "{\"code\":\"a\"}", "not json"] {
+            assert_eq!(otp_field(&json, Bytes::from(bad)).await, None, "{bad}");
+        }
     }
 }

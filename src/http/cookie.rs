@@ -6,6 +6,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 
 use crate::clock::Timestamp;
+pub use crate::config::SameSite;
 use crate::otp::CookieUpdate;
 
 /// How the session cookie is named and flagged.
@@ -13,6 +14,7 @@ use crate::otp::CookieUpdate;
 pub struct CookieSettings {
     name: String,
     secure: bool,
+    same_site: SameSite,
 }
 
 impl CookieSettings {
@@ -21,7 +23,15 @@ impl CookieSettings {
         Self {
             name: name.into(),
             secure,
+            same_site: SameSite::Strict,
         }
+    }
+
+    /// The same settings with another `SameSite` attribute (default `Strict`).
+    #[must_use]
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
     }
 
     /// The cookie name.
@@ -84,7 +94,11 @@ impl CookieSettings {
         if self.secure {
             out.push_str("; Secure");
         }
-        out.push_str("; SameSite=Strict");
+        out.push_str(match self.same_site {
+            SameSite::Strict => "; SameSite=Strict",
+            SameSite::Lax => "; SameSite=Lax",
+            SameSite::None => "; SameSite=None",
+        });
         HeaderValue::from_str(&out).ok()
     }
 }

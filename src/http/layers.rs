@@ -1,9 +1,10 @@
-//! What wraps every request: the body limit, CORS, security headers, and the 404.
+//! What wraps every request: the cross-site check, the request timeout, the body
+//! limit, CORS, security headers, and the 404.
 //!
-//! One middleware ([`edge`]) does all three, in the order three separate layers
-//! would (body limit innermost, security headers outermost): each `from_fn` layer
-//! costs a boxed service clone and a boxed future per request, and three of them
-//! were most of what an OTP request spent outside its handler.
+//! One middleware ([`edge`]) does all of it, in the order separate layers would
+//! (body limit innermost, security headers outermost): each `from_fn` layer costs
+//! a boxed service clone and a boxed future per request, and three of them were
+//! most of what an OTP request spent outside its handler.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -11,8 +12,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use tokio::sync::Semaphore;
+
 use crate::error::Error;
 use crate::http::AppState;
+
+/// Memory all bodies being read may hold at once, in KiB (16 MiB).
+pub(super) const BODY_BUDGET_KIB: u32 = 16 * 1024;
 
 const ALLOWED_METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, POST");
 const PREFLIGHT_MAX_AGE: HeaderValue = HeaderValue::from_static("600");
@@ -39,8 +45,9 @@ const fn secure(name: &'static str, value: &'static str) -> (HeaderName, HeaderV
     )
 }
 
-/// Every request: an `OPTIONS` preflight is answered here; anything else has its
-/// body read up to the limit (or gets `413`) and goes to the router. Every
+/// Every request: an `OPTIONS` preflight is answered here; a cross-site `POST`
+/// gets `403`; anything else has its body read up to the limit (or gets `413`)
+/// and goes to the router, all within the request timeout (or `408`). Every
 /// response then gets its CORS and security headers.
 pub(super) async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let inner = &state.0;
@@ -51,10 +58,21 @@ pub(super) async fn edge(State(state): State<AppState>, req: Request, next: Next
         .cloned();
     let mut res = if req.method() == Method::OPTIONS {
         preflight(req.headers())
+    } else if req.method() == Method::POST
+        && allowed_origin.is_none()
+        && is_cross_site(req.headers())
+    {
+        Error::ForbiddenOrigin.into_response()
     } else {
-        match read_body(req, inner.body_limit).await {
-            Ok(req) => next.run(req).await,
-            Err(too_large) => too_large,
+        let handled = async {
+            match read_body(req, inner.body_limit, &inner.body_budget).await {
+                Ok(req) => next.run(req).await,
+                Err(too_large) => too_large,
+            }
+        };
+        match tokio::time::timeout(inner.request_timeout, handled).await {
+            Ok(res) => res,
+            Err(_) => Error::RequestTimeout.into_response(),
         }
     };
     let h = res.headers_mut();
@@ -62,6 +80,26 @@ pub(super) async fn edge(State(state): State<AppState>, req: Request, next: Next
     cors_headers(h, allowed_origin);
     security_headers(h, inner.production);
     res
+}
+
+/// Whether a request comes from another site's page: its `Origin` is not this
+/// server's own (same host and port as `Host`; `null` counts as foreign), or it
+/// has no `Origin` but the browser says `Sec-Fetch-Site: cross-site`. Requests
+/// without either (curl, server-to-server calls) are not cross-site. Allowed
+/// `CORS_ORIGIN` origins are checked before this.
+fn is_cross_site(h: &HeaderMap) -> bool {
+    match h.get(header::ORIGIN).map(HeaderValue::as_bytes) {
+        Some(origin) => {
+            let authority = origin
+                .strip_prefix(b"https://")
+                .or_else(|| origin.strip_prefix(b"http://"));
+            let host = h.get(header::HOST).map(HeaderValue::as_bytes);
+            !matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+        }
+        None => h
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site")),
+    }
 }
 
 /// `204` with the allowed methods, echoing the requested headers.
@@ -81,7 +119,13 @@ fn preflight(req: &HeaderMap) -> Response {
 }
 
 /// Reads the whole body up to `limit` (streamed bodies too), or the `413` answer.
-async fn read_body(req: Request, limit: usize) -> Result<Request, Response> {
+///
+/// Bodies being read share one memory budget ([`BODY_BUDGET_KIB`]): a request
+/// takes its declared size (or the limit, for a chunked body) before reading, and
+/// waits while the budget is spent. Stalled uploads then sit in the kernel's socket
+/// buffers, not in this process: 1000 clients holding 100 KB bodies cost the
+/// budget, not 100 MB.
+async fn read_body(req: Request, limit: usize, budget: &Semaphore) -> Result<Request, Response> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -90,6 +134,24 @@ async fn read_body(req: Request, limit: usize) -> Result<Request, Response> {
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(Error::BodyTooLarge.into_response());
     }
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    let bytes = match declared {
+        Some(n) => n,
+        None if chunked => limit as u64,
+        None => 0,
+    };
+    let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+    let _reserved = if kib == 0 {
+        None
+    } else {
+        let kib = kib.min(BODY_BUDGET_KIB);
+        Some(
+            budget
+                .acquire_many(kib)
+                .await
+                .map_err(|_| Error::Internal("body budget closed".into()).into_response())?,
+        )
+    };
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
@@ -105,6 +167,11 @@ fn cors_headers(h: &mut HeaderMap, allowed_origin: Option<HeaderValue>) {
         h.insert(
             header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
             HeaderValue::from_static("true"),
+        );
+        // Lets a frontend on another origin read how long to wait after a 429 / 503.
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
         );
     }
 }

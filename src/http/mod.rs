@@ -11,6 +11,7 @@ mod health;
 mod layers;
 mod ready;
 mod resend;
+pub mod serve;
 mod verify;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ struct Inner {
     cors_origins: Vec<HeaderValue>,
     production: bool,
     body_limit: usize,
+    request_timeout: std::time::Duration,
+    body_budget: tokio::sync::Semaphore,
     clock: Arc<dyn Clock>,
 }
 
@@ -56,12 +59,14 @@ impl AppState {
         let production = config.server.is_production();
         let cookie_name = config.cookie_name();
         Self(Arc::new(Inner {
-            service: OtpService::new(config.policy.clone(), cookie_name.clone(), &plugins),
+            service: OtpService::new(config.policy.clone(), cookie_name.clone(), &plugins)
+                .with_send_budget(config.server.send_budget()),
             credential: plugins.credential,
             final_action: plugins.final_action,
             ids: plugins.ids,
             kms: plugins.kms,
-            cookies: CookieSettings::new(cookie_name, production),
+            cookies: CookieSettings::new(cookie_name, config.server.cookie_secure)
+                .with_same_site(config.server.cookie_same_site),
             cors_origins: config
                 .server
                 .cors_origins
@@ -70,6 +75,8 @@ impl AppState {
                 .collect(),
             production,
             body_limit: config.server.body_limit,
+            request_timeout: config.server.request_timeout,
+            body_budget: tokio::sync::Semaphore::new(layers::BODY_BUDGET_KIB as usize),
             clock,
         }))
     }

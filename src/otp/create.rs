@@ -49,15 +49,23 @@ impl OtpService {
     ) -> Outcome<SessionState> {
         let code = self.generator.generate();
         let token = Token::new(credential, code, now, &self.policy);
-        match self.deliver(&token, locale, now).await {
-            Ok(Delivery::Sent) => {}
-            Ok(Delivery::Rejected) => return Outcome::keep(Error::CredentialInvalid),
-            Err(e) => return Outcome::keep(e),
-        }
+        // The ID is stored before anything is sent: a store that is down or full
+        // must not cost anyone a message that could never be verified.
         let id = match self.ids.issue(token.expires, now).await {
             Ok(id) => id,
             Err(e) => return Outcome::keep(e.into()),
         };
+        let failed = match self.deliver(&token, locale, now).await {
+            Ok(Delivery::Sent) => None,
+            Ok(Delivery::Rejected) => Some(Error::CredentialInvalid),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            if let Err(err) = self.ids.consume(id, now).await {
+                tracing::warn!(error = %err, "could not retire an unused list id");
+            }
+            return Outcome::keep(e);
+        }
         let state = SessionState::of(&token);
         let list = TokenList {
             id,

@@ -20,6 +20,9 @@ use crate::plugin::{IdStore, Kms, OtpGenerator, Plugins, Sender};
 pub use policy::OtpPolicy;
 use token::Token;
 
+/// The default bound on one send: the default request timeout (30 s) less 2 s.
+const DEFAULT_SEND_BUDGET: std::time::Duration = std::time::Duration::from_secs(28);
+
 /// What the response must do with the session cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CookieUpdate {
@@ -97,6 +100,7 @@ pub struct OtpService {
     sender: Arc<dyn Sender>,
     ids: Arc<dyn IdStore>,
     kms: Arc<dyn Kms>,
+    send_budget: std::time::Duration,
 }
 
 impl OtpService {
@@ -109,7 +113,16 @@ impl OtpService {
             sender: Arc::clone(&plugins.sender),
             ids: Arc::clone(&plugins.ids),
             kms: Arc::clone(&plugins.kms),
+            send_budget: DEFAULT_SEND_BUDGET,
         }
+    }
+
+    /// Bounds how long handing one code to the sender may take (its retries
+    /// included); past it the send counts as failed (`503`). Default 28 s.
+    #[must_use]
+    pub fn with_send_budget(mut self, budget: std::time::Duration) -> Self {
+        self.send_budget = budget;
+        self
     }
 
     /// The code format of the generator (what verify accepts).

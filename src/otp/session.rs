@@ -3,7 +3,7 @@
 
 use crate::clock::Timestamp;
 use crate::crypto::{self, Sealed};
-use crate::error::Error;
+use crate::error::{BackendError, Error};
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{CookieUpdate, OtpService, Outcome};
 use crate::plugin::{Delivery, ListId, Locale, OtpMessage};
@@ -52,7 +52,8 @@ impl OtpService {
         now: Timestamp,
     ) -> Result<CookieUpdate, Error> {
         let (key_id, kek) = self.kms.current(now).await?;
-        let value = crypto::seal(key_id, &kek, &self.cookie_name, &list.encode());
+        let plain = zeroize::Zeroizing::new(list.encode());
+        let value = crypto::seal(key_id, &kek, &self.cookie_name, &plain);
         Ok(CookieUpdate::Set {
             value,
             expires: list.expires(),
@@ -86,8 +87,10 @@ impl OtpService {
     }
 
     /// Consumes `id` and issues its successor live until `expires`: every rewrite of
-    /// a cookie starts here, so an older copy of the cookie dies. A lost or unknown
-    /// ID, or a store failure, is the outcome to answer with (the cookie cleared).
+    /// a cookie starts here, so an older copy of the cookie dies. An ID another
+    /// request consumed moments ago answers `409 OTP:CONFLICT` and keeps the cookie
+    /// (the winner's answer replaces it); an unknown or stale ID, or a store
+    /// failure, is the outcome to answer with, the cookie cleared.
     pub(super) async fn renew_id<T>(
         &self,
         id: ListId,
@@ -96,6 +99,11 @@ impl OtpService {
     ) -> Result<ListId, Outcome<T>> {
         match self.ids.replace(id, expires, now).await {
             Ok(Some(id)) => Ok(id),
+            // A concurrent request with this cookie won moments ago: its answer
+            // carries the next cookie, which clearing here would destroy.
+            Ok(None) if self.ids.just_consumed(id, now).await.unwrap_or(false) => {
+                Err(Outcome::keep(Error::Conflict))
+            }
             Ok(None) => Err(Outcome::clear(Error::InvalidCookie)),
             Err(e) => Err(Outcome::clear(e.into())),
         }
@@ -119,7 +127,15 @@ impl OtpService {
             valid_for: std::time::Duration::from_millis(token.expires.millis_since(now)),
             locale,
         };
-        match self.sender.send(&message).await {
+        let sent = tokio::time::timeout(self.send_budget, self.sender.send(&message))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BackendError::Unavailable(format!(
+                    "the sender took longer than {} s",
+                    self.send_budget.as_secs()
+                )))
+            });
+        match sent {
             Ok(Delivery::Sent) => Ok(Delivery::Sent),
             Ok(Delivery::Rejected) => {
                 tracing::info!(credential = %token.credential.masked(), "the sender refused a credential");

@@ -35,9 +35,13 @@ impl Credential {
         self.0.is_empty()
     }
 
-    /// A form safe for logs: first character of each part, the rest starred.
+    /// A form safe for logs: the address a code goes to (or else the whole text),
+    /// first character of each part, the rest starred: `u***@e***.com`.
     pub fn masked(&self) -> String {
-        mask(&self.0)
+        match self.contact() {
+            Some(contact) => mask(contact.address()),
+            None => mask(&self.0),
+        }
     }
 }
 

@@ -80,6 +80,15 @@ pub trait IdStore: Send + Sync + fmt::Debug {
     /// Removes `id` if live; `true` for exactly one caller.
     async fn consume(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError>;
 
+    /// Whether `id` was consumed (by `replace` or `consume`) less than
+    /// [`RACE_WINDOW`] before `now`: a request that finds its ID gone for this
+    /// reason lost a race with a concurrent one (a double submit) and must leave
+    /// the winner's cookie alone. Best effort; the default never says so.
+    async fn just_consumed(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
+        let _ = (id, now);
+        Ok(false)
+    }
+
     /// Whether the store can serve requests (for readiness checks).
     async fn ping(&self) -> Result<(), BackendError> {
         Ok(())
@@ -113,6 +122,10 @@ impl Hasher for IdHasher {
     }
 }
 
+/// How long a consumed ID is remembered as "just consumed" (see
+/// [`IdStore::just_consumed`]): past it, a cookie naming it is simply stale.
+pub const RACE_WINDOW: Duration = Duration::from_secs(10);
+
 /// The in-memory store: a sharded hash map, bounded, swept of dead entries.
 ///
 /// State is per process: several instances need a shared store (Redis).
@@ -122,6 +135,8 @@ pub struct MemoryIdStore {
     /// slow for a check on every insert.
     held: AtomicUsize,
     capacity: usize,
+    /// IDs consumed in the last [`RACE_WINDOW`], with the time they were consumed.
+    consumed: DashMap<ListId, u64, BuildHasherDefault<IdHasher>>,
 }
 
 impl fmt::Debug for MemoryIdStore {
@@ -140,6 +155,7 @@ impl MemoryIdStore {
             map: DashMap::with_capacity_and_hasher(capacity.min(1 << 16), Default::default()),
             held: AtomicUsize::new(0),
             capacity,
+            consumed: DashMap::default(),
         }
     }
 
@@ -162,6 +178,9 @@ impl MemoryIdStore {
             live
         });
         self.held.fetch_sub(dropped, Ordering::Relaxed);
+        let window = u64::try_from(RACE_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        self.consumed
+            .retain(|_, at| now.as_millis().saturating_sub(*at) < window);
         dropped
     }
 
@@ -184,8 +203,10 @@ impl MemoryIdStore {
         })
     }
 
-    fn insert_new(&self, expires: Timestamp, now: Timestamp) -> Result<ListId, BackendError> {
-        if self.held.load(Ordering::Relaxed) >= self.capacity && self.sweep(now) == 0 {
+    fn insert_new(&self, expires: Timestamp) -> Result<ListId, BackendError> {
+        // Full answers at once: sweeping here made every create scan the whole map
+        // while the store was full. Dead IDs go on the sweeper's timer.
+        if self.held.load(Ordering::Relaxed) >= self.capacity {
             return Err(BackendError::Unavailable(
                 "the in-memory id store is full".into(),
             ));
@@ -205,8 +226,8 @@ impl MemoryIdStore {
 
 #[async_trait]
 impl IdStore for MemoryIdStore {
-    async fn issue(&self, expires: Timestamp, now: Timestamp) -> Result<ListId, BackendError> {
-        self.insert_new(expires, now)
+    async fn issue(&self, expires: Timestamp, _now: Timestamp) -> Result<ListId, BackendError> {
+        self.insert_new(expires)
     }
 
     async fn replace(
@@ -216,7 +237,7 @@ impl IdStore for MemoryIdStore {
         now: Timestamp,
     ) -> Result<Option<ListId>, BackendError> {
         if self.consume_now(id, now) {
-            self.insert_new(expires, now).map(Some)
+            self.insert_new(expires).map(Some)
         } else {
             Ok(None)
         }
@@ -224,6 +245,14 @@ impl IdStore for MemoryIdStore {
 
     async fn consume(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
         Ok(self.consume_now(id, now))
+    }
+
+    async fn just_consumed(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
+        let window = u64::try_from(RACE_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        Ok(self
+            .consumed
+            .get(&id)
+            .is_some_and(|at| now.as_millis().saturating_sub(*at) < window))
     }
 }
 
@@ -235,6 +264,10 @@ impl MemoryIdStore {
             return false;
         };
         self.held.fetch_sub(1, Ordering::Relaxed);
-        exp > now.as_millis()
+        let live = exp > now.as_millis();
+        if live {
+            self.consumed.insert(id, now.as_millis());
+        }
+        live
     }
 }

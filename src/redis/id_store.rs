@@ -9,7 +9,7 @@ use redis::Script;
 use super::RedisConnection;
 use crate::clock::Timestamp;
 use crate::error::BackendError;
-use crate::plugin::id_store::LIST_ID_LEN;
+use crate::plugin::id_store::{LIST_ID_LEN, RACE_WINDOW};
 use crate::plugin::{IdStore, ListId};
 
 /// Bytes of an ID kept by its replacement: the Redis Cluster hash tag.
@@ -26,8 +26,9 @@ pub(super) const HASH_TAG_LEN: usize = 4;
 /// Attempts at drawing an unused ID before giving up (a collision is ~2^-96).
 const DRAWS: usize = 4;
 
-/// `KEYS[1]` old ID, `KEYS[2]` new ID; `ARGV[1]` now, `ARGV[2]` new expiry,
-/// `ARGV[3]` new TTL in ms (0: the new ID is already dead, do not store it).
+/// `KEYS[1]` old ID, `KEYS[2]` new ID, `KEYS[3]` the old ID's "just consumed"
+/// marker; `ARGV[1]` now, `ARGV[2]` new expiry, `ARGV[3]` new TTL in ms (0: the
+/// new ID is already dead, do not store it), `ARGV[4]` the race window in ms.
 /// Returns 1 replaced, 0 old ID unknown or dead, 2 new ID taken (draw again).
 const REPLACE: &str = r"
 local v = redis.call('GET', KEYS[1])
@@ -40,6 +41,7 @@ if tonumber(ARGV[3]) > 0 then
   if not redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3], 'NX') then return 2 end
 end
 redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
 return 1
 ";
 
@@ -85,6 +87,12 @@ impl RedisIdStore {
     }
 
     /// A fresh ID in the same cluster slot as `old`.
+    /// The "just consumed" marker of the ID stored under `key` (same hash tag, so
+    /// the same cluster slot as the ID).
+    fn marker(key: &str) -> String {
+        format!("{key}:c")
+    }
+
     fn successor(old: ListId) -> ListId {
         let mut b = [0u8; LIST_ID_LEN];
         rand::fill(&mut b);
@@ -95,6 +103,11 @@ impl RedisIdStore {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`RACE_WINDOW`] in milliseconds (the markers' TTL).
+fn race_window_ms() -> u64 {
+    u64::try_from(RACE_WINDOW.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Milliseconds from `now` to `expires`; 0 if already dead.
@@ -147,9 +160,11 @@ impl IdStore for RedisIdStore {
                     self.replace
                         .key(&old)
                         .key(self.key(new))
+                        .key(Self::marker(&old))
                         .arg(now.as_millis())
                         .arg(expires.as_millis())
-                        .arg(ttl_ms(expires, now)),
+                        .arg(ttl_ms(expires, now))
+                        .arg(race_window_ms()),
                 )
                 .await?;
             match outcome {
@@ -168,7 +183,31 @@ impl IdStore for RedisIdStore {
             .redis
             .query(redis::cmd("GETDEL").arg(self.key(id)))
             .await?;
-        Ok(value.is_some_and(|exp| exp > now.as_millis()))
+        let live = value.is_some_and(|exp| exp > now.as_millis());
+        if live {
+            let marked: Result<Option<String>, _> = self
+                .redis
+                .query(
+                    redis::cmd("SET")
+                        .arg(Self::marker(&self.key(id)))
+                        .arg(1)
+                        .arg("PX")
+                        .arg(race_window_ms()),
+                )
+                .await;
+            if let Err(e) = marked {
+                tracing::debug!(error = %e, "could not mark a consumed list id");
+            }
+        }
+        Ok(live)
+    }
+
+    async fn just_consumed(&self, id: ListId, _now: Timestamp) -> Result<bool, BackendError> {
+        let marked: Option<String> = self
+            .redis
+            .query(redis::cmd("GET").arg(Self::marker(&self.key(id))))
+            .await?;
+        Ok(marked.is_some())
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -15,6 +15,7 @@
 //! | key | value | TTL |
 //! |---|---|---|
 //! | `<p>:id:{<8 hex>}<24 hex>` | the ID's expiry (ms since epoch) | until the expiry |
+//! | `<p>:id:{<8 hex>}<24 hex>:c` | `1`: the ID was consumed moments ago (a lost race answers 409) | 10 s |
 //! | `<p>:kek:{kek}:current` | `<key id hex>:<created ms>` | rotation + retention |
 //! | `<p>:kek:{kek}:<key id hex>` | created ms (8 bytes) ‖ KEK encrypted under the master key | rotation + retention |
 //!

@@ -104,7 +104,11 @@ fn several_bad_values_are_reported_together() {
 
 #[tokio::test]
 async fn production_with_an_explicit_sender_starts_with_secure_cookies() {
-    let server = Server::start(&[("ENVIRONMENT", "production"), ("OTP_SENDER", "log")]);
+    let server = Server::start(&[
+        ("ENVIRONMENT", "production"),
+        ("OTP_SENDER", "log"),
+        ("OTP_CREDENTIAL", "email"),
+    ]);
     let r = server
         .post(
             "/api/otp/create",

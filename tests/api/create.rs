@@ -1,6 +1,7 @@
 //! Create: what bodies make a credential, the credential length cap (SPEC A6 fix 7),
 //! and what happens when the sender refuses or fails.
 
+use secure_otp_server::Clock as _;
 use serde_json::json;
 
 use crate::helpers::{SendMode, TestApp};
@@ -251,7 +252,7 @@ async fn hostile_bodies_are_invalid_credentials_not_crashes() {
 }
 
 #[tokio::test]
-async fn a_full_id_store_is_a_503_until_dead_ids_can_be_swept() {
+async fn a_full_id_store_is_a_503_at_once_and_sends_nothing_until_swept() {
     let app = TestApp::spawn_with_id_capacity(&[], 2).await;
     let (a, code_a) = app.session("a@example.com").await;
     let _ = app.session("b@example.com").await;
@@ -260,11 +261,20 @@ async fn a_full_id_store_is_a_503_until_dead_ids_can_be_swept() {
         .await;
     r.assert_error_keeping(503, "SERVER");
     assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        app.sent_count(),
+        2,
+        "no code is sent without a stored session"
+    );
     // Live sessions keep working (a rewrite replaces an id, it does not add one).
     let r = app.verify(Some(&a), &app.wrong_code(&code_a)).await;
     r.assert_error(403, "OTP:INCORRECT");
-    // Once the old ids are dead, they are swept to make room.
+    // Dead ids are dropped by the sweeper (on its timer, never per request).
     app.advance(181.0);
+    app.create_json(None, &json!({"email": "c@example.com"}))
+        .await
+        .assert_error_keeping(503, "SERVER");
+    app.ids.sweep(app.clock.now());
     let r = app
         .create_json(None, &json!({"email": "c@example.com"}))
         .await;

@@ -28,7 +28,11 @@ pub const TEST_MODE: [(&str, &str); 2] = [
 ];
 
 /// The production settings (the log sender chosen explicitly; tests use the recording sender anyway).
-pub const PRODUCTION: [(&str, &str); 2] = [("ENVIRONMENT", "production"), ("OTP_SENDER", "log")];
+pub const PRODUCTION: [(&str, &str); 3] = [
+    ("ENVIRONMENT", "production"),
+    ("OTP_SENDER", "log"),
+    ("OTP_CREDENTIAL", "json"),
+];
 
 /// The bytes of a cookie value (unpadded base64url).
 pub fn decode_cookie(value: &str) -> Vec<u8> {

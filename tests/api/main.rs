@@ -14,6 +14,7 @@ mod contract;
 mod create;
 mod delivery;
 mod expiry;
+mod hardening;
 mod helpers;
 mod http_surface;
 mod kek_rotation;

@@ -145,20 +145,18 @@ async fn a_cookie_replayed_on_the_other_instance_is_refused(backend: Backend) {
     let (cookie, code) = p.a.session("replay@example.com").await;
     let r = p.a.resend(&cookie).await;
     assert_eq!(r.status, 200, "resend on A: {}", r.text);
-    // The pre-resend copy is spent everywhere.
-    p.b.resend(&cookie)
-        .await
-        .assert_error(400, "OTP:INVALID_COOKIE");
+    // The pre-resend copy is spent everywhere (moments after: a lost race, 409).
+    p.b.resend(&cookie).await.assert_error(409, "OTP:CONFLICT");
     p.b.verify(&cookie, &code)
         .await
-        .assert_error(400, "OTP:INVALID_COOKIE");
+        .assert_error(409, "OTP:CONFLICT");
     // A verified cookie cannot be verified again on the other instance.
     let fresh = r.cookie().expect("cookie");
     let code = p.a.code_for("replay@example.com");
     assert_eq!(p.a.verify(&fresh, &code).await.status, 200);
     p.b.verify(&fresh, &code)
         .await
-        .assert_error(400, "OTP:INVALID_COOKIE");
+        .assert_error(409, "OTP:CONFLICT");
 }
 
 async fn concurrent_verifies_across_instances_let_one_through(backend: Backend) {
@@ -172,7 +170,11 @@ async fn concurrent_verifies_across_instances_let_one_through(backend: Backend) 
     let ok = replies.iter().filter(|r| r.status == 200).count();
     assert_eq!(ok, 1, "exactly one verify succeeds");
     for r in replies.iter().filter(|r| r.status != 200) {
-        r.assert_error(400, "OTP:INVALID_COOKIE");
+        r.assert_error(409, "OTP:CONFLICT");
+        assert!(
+            r.headers.get("set-cookie").is_none(),
+            "a loser must not clear the cookie"
+        );
     }
 }
 

@@ -28,6 +28,8 @@ fn all_errors() -> Vec<Error> {
         Error::TooManyAttempts,
         Error::TooManyCredentials,
         Error::VerificationNotAllowed,
+        Error::ForbiddenOrigin,
+        Error::RequestTimeout,
         Error::Unavailable(String::new()),
         Error::Internal(String::new()),
     ];
@@ -44,6 +46,8 @@ fn all_errors() -> Vec<Error> {
             | Error::TooManyAttempts
             | Error::TooManyCredentials
             | Error::VerificationNotAllowed
+            | Error::ForbiddenOrigin
+            | Error::RequestTimeout
             | Error::Unavailable(_)
             | Error::Internal(_) => {}
         }

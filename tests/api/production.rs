@@ -77,7 +77,9 @@ async fn a_successful_verify_in_production_clears_the_cookie_once() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_cleared_like_production(&r);
     assert_eq!(app.final_action.runs(), 1);
-    // Not replayable (the original's production bug allowed it).
+    // Not replayable (the original's production bug allowed it); past the race
+    // window, so the answer is the stale-cookie one.
+    app.advance(11.0);
     let again = app.verify(Some(&cookie), &code).await;
     again.assert_error(400, "OTP:INVALID_COOKIE");
     assert_cleared_like_production(&again);
@@ -108,6 +110,7 @@ async fn every_clearing_path_in_production_answers_without_a_server_error() {
         .await
         .cookie()
         .expect("cookie");
+    app.advance(11.0);
     let r = app.verify(Some(&cookie), &code).await;
     r.assert_error(400, "OTP:INVALID_COOKIE");
     assert_cleared_like_production(&r);

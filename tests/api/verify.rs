@@ -23,6 +23,11 @@ async fn the_cookie_of_a_successful_verify_cannot_be_verified_again() {
     let app = TestApp::spawn().await;
     let (cookie, code) = app.session("ann@example.com").await;
     assert_eq!(app.verify(Some(&cookie), &code).await.status, 200);
+    // Moments later it looks like the loser of a double submit: 409, cookie kept.
+    app.verify(Some(&cookie), &code)
+        .await
+        .assert_error_keeping(409, "OTP:CONFLICT");
+    app.advance(11.0);
     for _ in 0..3 {
         let r = app.verify(Some(&cookie), &code).await;
         r.assert_error_clearing(400, "OTP:INVALID_COOKIE");

@@ -409,4 +409,13 @@ mod tests {
         );
         assert_eq!(Credential::new("\"x\"".into()).expect("c").contact(), None);
     }
+
+    #[test]
+    fn a_json_email_credential_is_masked_by_its_address() {
+        let c = Credential::new(r#"{"email":"user@example.com","userId":"7"}"#.to_owned())
+            .expect("non-empty");
+        assert_eq!(c.masked(), "u***@e***.com");
+        let c = Credential::new(r#"{"phone":"+34600000012"}"#.to_owned()).expect("non-empty");
+        assert_eq!(c.masked(), "+34*******12");
+    }
 }

@@ -537,6 +537,7 @@ async fn build_pool(server: &Server, size: usize, credentials: usize) -> Result<
                             cookie.as_deref(),
                             credential,
                             &Locale::default(),
+                            None,
                             clock.now(),
                         )
                         .await;

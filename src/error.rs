@@ -49,6 +49,17 @@ pub enum Error {
     /// The token is blocked or inside a temporary block.
     #[error("verification not allowed")]
     VerificationNotAllowed,
+    /// An abuse limit is spent; nothing was changed or sent.
+    #[error("too many requests")]
+    TooManyRequests {
+        /// When the spent budget returns.
+        retry_at: Timestamp,
+        /// Whole seconds from the refusal to `retry_at` (the `Retry-After` header).
+        retry_in: u64,
+    },
+    /// A phone number of a country outside `OTP_PHONE_COUNTRIES`.
+    #[error("unsupported country")]
+    UnsupportedCountry,
     /// A cross-site request: its `Origin` is neither allowed nor this server's own.
     #[error("forbidden origin")]
     ForbiddenOrigin,
@@ -72,6 +83,16 @@ pub enum BackendError {
     /// Anything else that went wrong.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl Error {
+    /// A refusal by an abuse limit whose budget returns at `retry_at`.
+    pub fn too_many_requests(retry_at: Timestamp, now: Timestamp) -> Self {
+        Error::TooManyRequests {
+            retry_at,
+            retry_in: retry_at.millis_since(now).div_ceil(1000).max(1),
+        }
+    }
 }
 
 impl From<BackendError> for Error {
@@ -103,6 +124,8 @@ impl Error {
             Error::TooManyAttempts => "OTP:TOO_MANY_ATTEMPTS",
             Error::TooManyCredentials => "OTP:TOO_MANY_CREDENTIALS",
             Error::VerificationNotAllowed => "OTP:VERIFICATION_NOT_ALLOWED",
+            Error::TooManyRequests { .. } => "OTP:TOO_MANY_REQUESTS",
+            Error::UnsupportedCountry => "CREDENTIAL:UNSUPPORTED_COUNTRY",
             Error::ForbiddenOrigin => "REQUEST:FORBIDDEN_ORIGIN",
             Error::RequestTimeout => "REQUEST:TIMEOUT",
             Error::Unavailable(_) | Error::Internal(_) => "SERVER",
@@ -127,6 +150,8 @@ impl Error {
             }
             Error::TooManyCredentials => "Too many credentials.",
             Error::VerificationNotAllowed => "Verification not allowed.",
+            Error::TooManyRequests { .. } => "Too many requests. Please wait before trying again.",
+            Error::UnsupportedCountry => "Phone numbers of this country are not supported.",
             Error::ForbiddenOrigin => {
                 "Requests from this origin are not allowed (set CORS_ORIGIN to allow a frontend on another origin)."
             }
@@ -141,6 +166,7 @@ impl Error {
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Conflict => StatusCode::CONFLICT,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Incorrect { .. }
             | Error::TooManyAttempts
             | Error::VerificationNotAllowed
@@ -150,7 +176,8 @@ impl Error {
             | Error::InvalidCookie
             | Error::InvalidFormat
             | Error::ResentNotAllowed
-            | Error::TooManyCredentials => StatusCode::BAD_REQUEST,
+            | Error::TooManyCredentials
+            | Error::UnsupportedCountry => StatusCode::BAD_REQUEST,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -163,6 +190,8 @@ struct ErrorBody {
     message: &'static str,
     #[serde(rename = "otpBlock", skip_serializing_if = "Option::is_none")]
     otp_block: Option<String>,
+    #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
+    retry_after: Option<String>,
 }
 
 impl IntoResponse for Error {
@@ -176,16 +205,29 @@ impl IntoResponse for Error {
             Error::Incorrect { otp_block } => otp_block.map(|t| t.ceil_second().to_iso8601()),
             _ => None,
         };
+        let retry_after = match &self {
+            Error::TooManyRequests { retry_at, .. } => Some(retry_at.ceil_second().to_iso8601()),
+            _ => None,
+        };
         let body = ErrorBody {
             error: self.code(),
             message: self.message(),
             otp_block,
+            retry_after,
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if matches!(self, Error::Unavailable(_)) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        match self {
+            Error::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            Error::TooManyRequests { retry_in, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_in));
+            }
+            _ => {}
         }
         response
     }

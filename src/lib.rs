@@ -33,6 +33,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod http;
+pub mod limit;
 pub mod otp;
 pub mod plugin;
 #[cfg(feature = "redis")]

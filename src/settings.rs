@@ -14,14 +14,15 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::clock::Clock;
 use crate::config::{BROWSER_COOKIE_LIMIT, ConfigError, Env, Environment, ServerConfig};
 use crate::crypto::{self, Kek, KeyId, MasterKey};
+use crate::limit::LimitPolicy;
 use crate::otp::OtpPolicy;
 use crate::otp::token::max_encoded_len;
 use crate::plugin::{
-    CodeFormat, CredentialKind, EchoCredential, IdStore, Kms, LogSender, MemoryIdStore, MemoryKms,
-    Plugins, RandomGenerator, RoutingSender, Sender, StaticKms,
+    CodeFormat, CredentialKind, EchoCredential, IdStore, Kms, LimitStore, LogSender, MemoryIdStore,
+    MemoryKms, MemoryLimitStore, Plugins, RandomGenerator, RoutingSender, Sender, StaticKms,
 };
 #[cfg(feature = "redis")]
-use crate::redis::{RedisConfig, RedisConnection, RedisIdStore, RedisKms};
+use crate::redis::{RedisConfig, RedisConnection, RedisIdStore, RedisKms, RedisLimitStore};
 #[cfg(feature = "smtp")]
 use crate::smtp::{SmtpConfig, SmtpSender, Templates};
 #[cfg(feature = "webhook")]
@@ -159,6 +160,11 @@ pub struct Config {
     /// Redis, when a backend uses it.
     #[cfg(feature = "redis")]
     pub redis: Option<RedisConfig>,
+    /// The abuse limits (`OTP_LIMIT_*`, `OTP_PHONE_COUNTRIES`, `OTP_PUMPING_*`,
+    /// `OTP_HIDE_UNDELIVERABLE`); counted where the list IDs live.
+    pub limits: LimitPolicy,
+    /// The key that turns addresses into counter keys.
+    limit_secret: LimitSecret,
     /// Settings that are allowed but probably not meant (logged at start-up).
     warnings: Vec<String>,
 }
@@ -218,6 +224,13 @@ impl Config {
         &self.warnings
     }
 
+    /// The secret per-address counters are keyed under: `OTP_LIMIT_KEY` (or
+    /// `_FILE`), else derived from the static or Redis KMS's first key (so every
+    /// instance of one deployment agrees), else random for this process.
+    pub fn limit_secret(&self) -> &[u8; 32] {
+        &self.limit_secret.0
+    }
+
     /// One line naming the active plug-ins, for the start-up log.
     pub fn describe(&self) -> String {
         let ids = match self.id_store {
@@ -226,10 +239,11 @@ impl Config {
         };
         let senders: Vec<&str> = self.senders.iter().map(|s| s.name()).collect();
         format!(
-            "id_store={ids} kms={} sender={} credential={:?}",
+            "id_store={ids} kms={} sender={} credential={:?} limits=[{}]",
             self.kms.name(),
             senders.join(","),
-            self.credential
+            self.credential,
+            self.limits
         )
     }
 
@@ -284,6 +298,8 @@ impl Config {
                  (build with the `redis` feature)",
             );
         }
+        let limits = LimitPolicy::read(env, server.is_production());
+        let limit_secret = limit_secret(env, &kms, id_store == IdStoreConfig::Redis, &mut warnings);
         let config = Config {
             server,
             policy,
@@ -298,6 +314,8 @@ impl Config {
             id_store,
             #[cfg(feature = "redis")]
             redis,
+            limits,
+            limit_secret,
             warnings,
         };
         if config.max_cookie_len() > BROWSER_COOKIE_LIMIT {
@@ -475,6 +493,63 @@ fn master_keys(_: &mut Env) -> Vec<SecretString> {
     Vec::new()
 }
 
+/// Key material that never prints.
+struct LimitSecret(zeroize::Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for LimitSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// `OTP_LIMIT_KEY`, or a key derived from the KMS's secret, or a random one.
+fn limit_secret(
+    env: &mut Env,
+    kms: &KmsConfig,
+    shared: bool,
+    warnings: &mut Vec<String>,
+) -> LimitSecret {
+    use hmac::{Hmac, KeyInit, Mac};
+    // The key is derived from a secret's text (not its bytes), so the same text
+    // gives the same key whether it came from OTP_LIMIT_KEY or a KMS setting.
+    let root = match env.secret("OTP_LIMIT_KEY") {
+        Some(text) if Kek::from_base64(text.expose_secret()).is_some() => Some(text),
+        Some(_) => {
+            env.fail(
+                "OTP_LIMIT_KEY",
+                "(secret)",
+                "base64url of 32 random bytes (openssl rand -base64 32 | tr '+/' '-_')",
+            );
+            None
+        }
+        None => match kms {
+            KmsConfig::Static { keys } => keys.first().map(|(_, k)| k.clone()),
+            KmsConfig::Redis { master_keys, .. } => master_keys.first().cloned(),
+            KmsConfig::Memory { .. } => None,
+        },
+    };
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    match root.and_then(|r| Hmac::<sha2::Sha256>::new_from_slice(r.expose_secret().as_bytes()).ok())
+    {
+        Some(mut mac) => {
+            mac.update(b"secure-otp-server limit key v1");
+            key.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        None => {
+            rand::fill(&mut key[..]);
+            if shared {
+                warnings.push(
+                    "OTP_ID_STORE=redis without OTP_LIMIT_KEY or a static/Redis KMS: each instance \
+                     keys its per-address counters with its own random secret, so instances do not \
+                     share those limits; set OTP_LIMIT_KEY (base64url of 32 random bytes)"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    LimitSecret(key)
+}
+
 /// `OTP_KEYS`: `<16 hex id>:<base64url 32-byte key>`, comma-separated, current first.
 fn static_keys(env: &mut Env) -> Vec<(KeyId, SecretString)> {
     let raw = env.secret("OTP_KEYS");
@@ -558,6 +633,7 @@ impl Plugins {
             sender: sender(config, clock).map_err(one)?,
             ids: id_store_plugin(config, clock, redis).map_err(one)?,
             kms: kms_plugin(config, redis).map_err(one)?,
+            limits: limit_store_plugin(config, clock, redis).map_err(one)?,
             final_action: Arc::new(EchoCredential),
         })
     }
@@ -569,6 +645,39 @@ type Redis<'a> = Option<&'a RedisConnection>;
 type Redis<'a> = Option<&'a ()>;
 
 const NO_REDIS: &str = "OTP_ID_STORE=redis or OTP_KMS=redis needs REDIS_URL or REDIS_CLUSTER_NODES";
+
+/// The limits count where the list IDs live: shared when the IDs are.
+fn limit_store_plugin(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    redis: Redis<'_>,
+) -> Result<Arc<dyn LimitStore>, String> {
+    match &config.id_store {
+        IdStoreConfig::Memory {
+            capacity,
+            sweep_every,
+        } => {
+            let store = Arc::new(MemoryLimitStore::new(*capacity));
+            if tokio::runtime::Handle::try_current().is_ok() {
+                drop(MemoryLimitStore::spawn_sweeper(
+                    Arc::clone(&store),
+                    Arc::clone(clock),
+                    *sweep_every,
+                ));
+            }
+            Ok(store)
+        }
+        #[cfg(feature = "redis")]
+        IdStoreConfig::Redis => redis
+            .map(|r| Arc::new(RedisLimitStore::new(r.clone())) as Arc<dyn LimitStore>)
+            .ok_or_else(|| NO_REDIS.to_owned()),
+        #[cfg(not(feature = "redis"))]
+        IdStoreConfig::Redis => {
+            let _ = redis;
+            Err(NO_REDIS.to_owned())
+        }
+    }
+}
 
 fn id_store_plugin(
     config: &Config,

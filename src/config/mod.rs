@@ -11,6 +11,8 @@ mod env;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::http::TrustedProxies;
+
 pub use env::{ConfigError, Env};
 
 /// Browsers keep a cookie only if its name and value fit in this many bytes.
@@ -76,6 +78,10 @@ pub struct ServerConfig {
     /// `SHUTDOWN_GRACE_SECONDS` (default 8, under Docker's 10 s stop timeout): how
     /// long requests in flight may finish after SIGTERM or Ctrl-C.
     pub shutdown_grace: Duration,
+    /// `OTP_TRUSTED_PROXIES` (default none): the reverse proxies (CIDR list) whose
+    /// `X-Forwarded-For` / `Forwarded` headers name the client; from anyone else
+    /// those headers are ignored and the socket peer is the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl ServerConfig {
@@ -131,6 +137,7 @@ impl ServerConfig {
             max_connections: env.number("HTTP_MAX_CONNECTIONS", 10_000usize, 1, 1_000_000),
             http2: env.boolean("HTTP2", false),
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 8, 0, 300),
+            trusted_proxies: trusted_proxies(env),
         }
     }
 
@@ -266,4 +273,16 @@ mod tests {
             assert_eq!(normalise_origin(bad), None, "{bad}");
         }
     }
+}
+
+fn trusted_proxies(env: &mut Env) -> TrustedProxies {
+    let text = env.string("OTP_TRUSTED_PROXIES", "");
+    TrustedProxies::parse(&text).unwrap_or_else(|e| {
+        env.fail(
+            "OTP_TRUSTED_PROXIES",
+            &text,
+            &format!("{e} (a comma-separated list such as 10.0.0.0/8, ::1)"),
+        );
+        TrustedProxies::default()
+    })
 }

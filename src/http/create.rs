@@ -6,11 +6,13 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use crate::error::Error;
+use crate::http::client::ClientIp;
 use crate::http::{AppState, body, locale, state_response};
 
 /// Parses the credential, then runs the create flow.
 pub(super) async fn handler(
     State(app): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -26,7 +28,7 @@ pub(super) async fn handler(
     let locale = locale(&headers);
     let outcome = app
         .service
-        .create(cookie.as_deref(), credential, &locale, now)
+        .create(cookie.as_deref(), credential, &locale, client_ip, now)
         .await;
     app.respond(outcome, cookie.is_some(), state_response)
 }

@@ -1,4 +1,5 @@
-//! What wraps every request: the cross-site check, the request timeout, the body
+//! What wraps every request: the client's address (through the trusted proxies),
+//! the cross-site check, the request timeout, the body
 //! limit, CORS, security headers, and the 404.
 //!
 //! One middleware ([`edge`]) does all of it, in the order separate layers would
@@ -7,7 +8,9 @@
 //! most of what an OTP request spent outside its handler.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::http::AppState;
+use crate::http::client::ClientIp;
 
 /// Memory all bodies being read may hold at once, in KiB (16 MiB).
 pub(super) const BODY_BUDGET_KIB: u32 = 16 * 1024;
@@ -49,8 +53,17 @@ const fn secure(name: &'static str, value: &'static str) -> (HeaderName, HeaderV
 /// gets `403`; anything else has its body read up to the limit (or gets `413`)
 /// and goes to the router, all within the request timeout (or `408`). Every
 /// response then gets its CORS and security headers.
-pub(super) async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let inner = &state.0;
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    if let Some(peer) = peer {
+        let client = inner.trusted_proxies.client_ip(peer, req.headers());
+        tracing::Span::current().record("client_ip", tracing::field::display(client));
+        req.extensions_mut().insert(ClientIp(Some(client)));
+    }
     let allowed_origin = req
         .headers()
         .get(header::ORIGIN)

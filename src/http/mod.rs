@@ -23,14 +23,16 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get, post};
 use serde::Serialize;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::limit::Limits;
 use crate::otp::{CookieUpdate, OtpService, Outcome, SessionState};
 use crate::plugin::{CredentialSchema, FinalAction, IdStore, Kms, Locale, Plugins};
 use crate::settings::Config;
+pub use client::TrustedProxies;
 pub use cookie::CookieSettings;
 
 /// Everything a request needs; cheap to clone.
@@ -47,6 +49,7 @@ struct Inner {
     cookies: CookieSettings,
     cors_origins: Vec<HeaderValue>,
     production: bool,
+    trusted_proxies: TrustedProxies,
     body_limit: usize,
     request_timeout: std::time::Duration,
     body_budget: tokio::sync::Semaphore,
@@ -60,7 +63,12 @@ impl AppState {
         let cookie_name = config.cookie_name();
         Self(Arc::new(Inner {
             service: OtpService::new(config.policy.clone(), cookie_name.clone(), &plugins)
-                .with_send_budget(config.server.send_budget()),
+                .with_send_budget(config.server.send_budget())
+                .with_limits(Limits::new(
+                    config.limits.clone(),
+                    Arc::clone(&plugins.limits),
+                    config.limit_secret(),
+                )),
             credential: plugins.credential,
             final_action: plugins.final_action,
             ids: plugins.ids,
@@ -74,6 +82,7 @@ impl AppState {
                 .filter_map(|o| HeaderValue::from_str(o).ok())
                 .collect(),
             production,
+            trusted_proxies: config.server.trusted_proxies.clone(),
             body_limit: config.server.body_limit,
             request_timeout: config.server.request_timeout,
             body_budget: tokio::sync::Semaphore::new(layers::BODY_BUDGET_KIB as usize),
@@ -104,10 +113,22 @@ where
         .layer(from_fn_with_state(state.clone(), layers::edge))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)
+}
+
+/// The span every request's log lines carry; `client_ip` is filled in by the edge
+/// middleware once the address is resolved through the trusted proxies.
+fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        uri = %req.uri().path(),
+        version = ?req.version(),
+        client_ip = tracing::field::Empty,
+    )
 }
 
 /// The session-state body of create and resend (ISO-8601; `expires` truncated,

@@ -4,16 +4,21 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
+use crate::http::client::ClientIp;
 use crate::http::{AppState, locale, state_response};
 
 /// Runs the resend flow; any body is ignored.
-pub(super) async fn handler(State(app): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn handler(
+    State(app): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+) -> Response {
     let app = &app.0;
     let now = app.clock.now();
     let cookie = app.cookies.read(&headers);
     let outcome = app
         .service
-        .resend(cookie.as_deref(), &locale(&headers), now)
+        .resend(cookie.as_deref(), &locale(&headers), client_ip, now)
         .await;
     app.respond(outcome, cookie.is_some(), state_response)
 }

@@ -29,7 +29,10 @@ pub(super) async fn handler(
     };
     let cookie = app.cookies.read(&headers);
     let had_cookie = cookie.is_some();
-    let outcome = app.service.verify(cookie.as_deref(), &code, now).await;
+    let outcome = app
+        .service
+        .verify(cookie.as_deref(), &code, client_ip, now)
+        .await;
     let credential = match outcome.result {
         Ok(credential) => credential,
         Err(e) => return app.with_cookie(e.into_response(), &outcome.cookie, had_cookie),

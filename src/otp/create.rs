@@ -1,7 +1,10 @@
 //! `create`: start a session, add a credential to it, or switch back to a pending one.
 
+use std::net::IpAddr;
+
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::limit::{Admission, Request};
 use crate::otp::session::Opened;
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{OtpService, Outcome, SessionState};
@@ -17,15 +20,26 @@ impl OtpService {
     /// `locale` (the client's languages) picks the message's language. If the sender
     /// refuses the credential (`CREDENTIAL_INVALID`) or fails (`Unavailable`), the new
     /// code is not stored: nothing of it remains usable.
+    ///
+    /// The abuse limits are asked first (`client`'s request budget, then the
+    /// address's send budgets); a refusal (`TOO_MANY_REQUESTS`) changes nothing.
     pub async fn create(
         &self,
         cookie: Option<&str>,
         credential: Credential,
         locale: &Locale,
+        client: Option<IpAddr>,
         now: Timestamp,
     ) -> Outcome<SessionState> {
         if credential.len() > self.policy.max_credential_len {
             return Outcome::keep(Error::CredentialInvalid);
+        }
+        if let Err(e) = self
+            .limits
+            .admit_request(Request::Create, client, now)
+            .await
+        {
+            return Outcome::keep(e);
         }
         match self.open(cookie, now).await {
             Err(e) => Outcome::keep(e),
@@ -47,13 +61,20 @@ impl OtpService {
         locale: &Locale,
         now: Timestamp,
     ) -> Outcome<SessionState> {
+        let admission = match self.limits.admit_send(&credential, now).await {
+            Ok(a) => a,
+            Err(e) => return Outcome::keep(e),
+        };
         let code = self.generator.generate();
         let token = Token::new(credential, code, now, &self.policy);
         // The ID is stored before anything is sent: a store that is down or full
         // must not cost anyone a message that could never be verified.
         let id = match self.ids.issue(token.expires, now).await {
             Ok(id) => id,
-            Err(e) => return Outcome::keep(e.into()),
+            Err(e) => {
+                self.limits.refund(admission).await;
+                return Outcome::keep(e.into());
+            }
         };
         let failed = match self.deliver(&token, locale, now).await {
             Ok(Delivery::Sent) => None,
@@ -89,10 +110,21 @@ impl OtpService {
             Some(_) => list.expires(),
             None => now.plus(self.policy.max_age),
         };
+        // A switch sends nothing; a new credential draws on its send budgets.
+        let admission = match matched {
+            Some(_) => Admission::default(),
+            None => match self.limits.admit_send(&credential, now).await {
+                Ok(a) => a,
+                Err(e) => return Outcome::keep(e),
+            },
+        };
         // Every rewrite consumes the list ID first: an older copy of this cookie dies here.
         list.id = match self.renew_id(list.id, expires, now).await {
             Ok(id) => id,
-            Err(outcome) => return outcome,
+            Err(outcome) => {
+                self.limits.refund(admission).await;
+                return outcome;
+            }
         };
         if let Some(i) = matched {
             let token = list.tokens.remove(i);

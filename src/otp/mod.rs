@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::limit::Limits;
 use crate::plugin::{IdStore, Kms, OtpGenerator, Plugins, Sender};
 pub use policy::OtpPolicy;
 use token::Token;
@@ -100,6 +101,7 @@ pub struct OtpService {
     sender: Arc<dyn Sender>,
     ids: Arc<dyn IdStore>,
     kms: Arc<dyn Kms>,
+    limits: Limits,
     send_budget: std::time::Duration,
 }
 
@@ -113,8 +115,17 @@ impl OtpService {
             sender: Arc::clone(&plugins.sender),
             ids: Arc::clone(&plugins.ids),
             kms: Arc::clone(&plugins.kms),
+            limits: Limits::off(),
             send_budget: DEFAULT_SEND_BUDGET,
         }
+    }
+
+    /// Applies abuse limits (none by default: [`crate::AppState`] applies the
+    /// configured ones).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Bounds how long handing one code to the sender may take (its retries

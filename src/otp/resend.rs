@@ -1,7 +1,10 @@
 //! `resend`: a new code for the current credential, within the resend rules.
 
+use std::net::IpAddr;
+
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::limit::Request;
 use crate::otp::token::Token;
 use crate::otp::{OtpService, Outcome, SessionState};
 use crate::plugin::{Delivery, Locale};
@@ -18,12 +21,23 @@ impl OtpService {
     /// never stored, so no usable code remains (a code that may have reached the
     /// person after a timeout must not work). The client starts over with a new
     /// session once this one expires, or without the cookie.
+    ///
+    /// Draws on `client`'s create budget and on the address's send budgets; a
+    /// refusal (`TOO_MANY_REQUESTS`) changes nothing.
     pub async fn resend(
         &self,
         cookie: Option<&str>,
         locale: &Locale,
+        client: Option<IpAddr>,
         now: Timestamp,
     ) -> Outcome<SessionState> {
+        if let Err(e) = self
+            .limits
+            .admit_request(Request::Create, client, now)
+            .await
+        {
+            return Outcome::keep(e);
+        }
         let mut list = match self.open_current(cookie, now).await {
             Ok(list) => list,
             Err(outcome) => return outcome,
@@ -33,13 +47,20 @@ impl OtpService {
             .tokens
             .last()
             .is_some_and(|t| !used_up(t) && t.resend_block.is_none_or(|rb| now >= rb));
-        if !allowed {
+        let Some(current) = list.tokens.last().filter(|_| allowed) else {
             return Outcome::keep(Error::ResentNotAllowed);
-        }
+        };
+        let admission = match self.limits.admit_send(&current.credential, now).await {
+            Ok(a) => a,
+            Err(e) => return Outcome::keep(e),
+        };
         let expires = now.plus(self.policy.max_age);
         list.id = match self.renew_id(list.id, expires, now).await {
             Ok(id) => id,
-            Err(outcome) => return outcome,
+            Err(outcome) => {
+                self.limits.refund(admission).await;
+                return outcome;
+            }
         };
         let mut token = match list.tokens.pop() {
             Some(t) => t,

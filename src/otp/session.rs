@@ -1,12 +1,15 @@
 //! What every flow shares: opening and sealing the token list through the KMS and
 //! the envelope, renewing the single-use ID, and handing a code to the sender.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::clock::Timestamp;
 use crate::crypto::{self, Sealed};
 use crate::error::{BackendError, Error};
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{CookieUpdate, OtpService, Outcome};
-use crate::plugin::{Delivery, ListId, Locale, OtpMessage};
+use crate::plugin::{Delivery, ListId, Locale, OtpMessage, Sender};
 
 /// What a cookie turned out to hold.
 pub(super) enum Opened {
@@ -109,43 +112,28 @@ impl OtpService {
         }
     }
 
-    /// Hands `token`'s code to the sender. Failures are logged with the credential
-    /// masked, never the code.
+    /// Hands `token`'s code to the sender. With `OTP_HIDE_UNDELIVERABLE` the send
+    /// runs after the answer, so neither its outcome nor its duration can tell a
+    /// client whether the address exists: the answer is always "sent" and a
+    /// failure is only logged.
     pub(super) async fn deliver(
         &self,
         token: &Token,
         locale: &Locale,
         now: Timestamp,
     ) -> Result<Delivery, Error> {
-        let Some(code) = &token.otp else {
-            return Ok(Delivery::Rejected);
-        };
-        let message = OtpMessage {
-            credential: &token.credential,
-            code,
-            expires: token.expires,
-            valid_for: std::time::Duration::from_millis(token.expires.millis_since(now)),
-            locale,
-        };
-        let sent = tokio::time::timeout(self.send_budget, self.sender.send(&message))
-            .await
-            .unwrap_or_else(|_| {
-                Err(BackendError::Unavailable(format!(
-                    "the sender took longer than {} s",
-                    self.send_budget.as_secs()
-                )))
-            });
-        match sent {
-            Ok(Delivery::Sent) => Ok(Delivery::Sent),
-            Ok(Delivery::Rejected) => {
-                tracing::info!(credential = %token.credential.masked(), "the sender refused a credential");
-                Ok(Delivery::Rejected)
-            }
-            Err(e) => {
-                tracing::warn!(credential = %token.credential.masked(), error = %e, "delivery failed");
-                Err(e.into())
-            }
+        if !self.limits.policy().hide_undeliverable {
+            return deliver(&*self.sender, self.send_budget, token, locale, now).await;
         }
+        let sender = Arc::clone(&self.sender);
+        let budget = self.send_budget;
+        let token = token.clone();
+        let locale = locale.clone();
+        tokio::spawn(async move {
+            // The outcome is logged inside; nobody is waiting for it.
+            let _ = deliver(&*sender, budget, &token, &locale, now).await;
+        });
+        Ok(Delivery::Sent)
     }
 
     /// Seals `list` and pairs the cookie with `result`; a sealing failure clears
@@ -159,6 +147,46 @@ impl OtpService {
         match self.seal(list, now).await {
             Ok(cookie) => Outcome { cookie, result },
             Err(e) => Outcome::clear(e),
+        }
+    }
+}
+
+/// Sends `token`'s code through `sender` within `budget`. Failures are logged
+/// with the credential masked, never the code.
+async fn deliver(
+    sender: &dyn Sender,
+    budget: Duration,
+    token: &Token,
+    locale: &Locale,
+    now: Timestamp,
+) -> Result<Delivery, Error> {
+    let Some(code) = &token.otp else {
+        return Ok(Delivery::Rejected);
+    };
+    let message = OtpMessage {
+        credential: &token.credential,
+        code,
+        expires: token.expires,
+        valid_for: Duration::from_millis(token.expires.millis_since(now)),
+        locale,
+    };
+    let sent = tokio::time::timeout(budget, sender.send(&message))
+        .await
+        .unwrap_or_else(|_| {
+            Err(BackendError::Unavailable(format!(
+                "the sender took longer than {} s",
+                budget.as_secs()
+            )))
+        });
+    match sent {
+        Ok(Delivery::Sent) => Ok(Delivery::Sent),
+        Ok(Delivery::Rejected) => {
+            tracing::info!(credential = %token.credential.masked(), "the sender refused a credential");
+            Ok(Delivery::Rejected)
+        }
+        Err(e) => {
+            tracing::warn!(credential = %token.credential.masked(), error = %e, "delivery failed");
+            Err(e.into())
         }
     }
 }

@@ -1,7 +1,10 @@
 //! `verify`: check a submitted code against the current token.
 
+use std::net::IpAddr;
+
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::limit::Request;
 use crate::otp::{CookieUpdate, OtpService, Outcome};
 use crate::plugin::{Credential, OtpCode};
 
@@ -12,12 +15,24 @@ impl OtpService {
     /// Checks `code` against the current token. On success the session is over
     /// (its ID consumed, the cookie cleared) and the verified credential is returned;
     /// the caller runs the final action exactly once.
+    ///
+    /// Draws on `client`'s verify budget, and every guess on the address's failure
+    /// budget (taken back when the code is right): once it is spent, no code for
+    /// the address works, not even a right one, until the window passes.
     pub async fn verify(
         &self,
         cookie: Option<&str>,
         code: &OtpCode,
+        client: Option<IpAddr>,
         now: Timestamp,
     ) -> Outcome<Credential> {
+        if let Err(e) = self
+            .limits
+            .admit_request(Request::Verify, client, now)
+            .await
+        {
+            return Outcome::keep(e);
+        }
         let mut list = match self.open_current(cookie, now).await {
             Ok(list) => list,
             Err(outcome) => return outcome,
@@ -28,12 +43,19 @@ impl OtpService {
         if current.is_blocked() || current.otp_block.is_some_and(|ob| now < ob) {
             return Outcome::keep(Error::VerificationNotAllowed);
         }
+        let guess = match self.limits.admit_guess(&current.credential, now).await {
+            Ok(g) => g,
+            Err(e) => return Outcome::keep(e),
+        };
         // Consume the single-use ID before comparing: of N concurrent requests with
         // this cookie, one alone gets past this line and learns anything.
         let expires = list.expires();
         list.id = match self.renew_id(list.id, expires, now).await {
             Ok(id) => id,
-            Err(outcome) => return outcome,
+            Err(outcome) => {
+                self.limits.refund(guess).await;
+                return outcome;
+            }
         };
         let Some(token) = list.tokens.last_mut() else {
             return Outcome::clear(Error::InvalidCookie);
@@ -44,6 +66,7 @@ impl OtpService {
             if let Err(e) = self.ids.consume(list.id, now).await {
                 tracing::warn!(error = %e, "could not retire a verified session's list id");
             }
+            self.limits.verified(&token.credential, guess, now).await;
             return Outcome {
                 cookie: CookieUpdate::Clear,
                 result: Ok(token.credential.clone()),

@@ -10,6 +10,7 @@ pub mod final_action;
 pub mod generator;
 pub mod id_store;
 pub mod kms;
+pub mod limit_store;
 pub mod sender;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use final_action::{EchoCredential, FinalAction, Verified};
 pub use generator::{CodeFormat, OtpCode, OtpGenerator, RandomGenerator};
 pub use id_store::{IdStore, ListId, MemoryIdStore};
 pub use kms::{Kms, MemoryKms, StaticKms};
+pub use limit_store::{LimitStore, MemoryLimitStore};
 pub use sender::{Delivery, Locale, LogSender, OtpMessage, RoutingSender, Sender};
 
 /// One implementation of each extension point.
@@ -37,6 +39,8 @@ pub struct Plugins {
     pub ids: Arc<dyn IdStore>,
     /// Holds key-encryption keys.
     pub kms: Arc<dyn Kms>,
+    /// Keeps the abuse limits' counters.
+    pub limits: Arc<dyn LimitStore>,
     /// Runs after a successful verification.
     pub final_action: Arc<dyn FinalAction>,
 }

@@ -34,6 +34,19 @@ pub const PRODUCTION: [(&str, &str); 3] = [
     ("OTP_CREDENTIAL", "json"),
 ];
 
+/// Every abuse limit off, and refused addresses answered as refused. Most tests
+/// send far more than a person would, all from 127.0.0.1, to test something else;
+/// [`TestApp::spawn_limited`] keeps the real defaults (`tests/api/limits.rs`).
+pub const NO_LIMITS: [(&str, &str); 7] = [
+    ("OTP_LIMIT_SENDS_PER_CREDENTIAL", "off"),
+    ("OTP_LIMIT_FAILURES_PER_CREDENTIAL", "off"),
+    ("OTP_LIMIT_CREATES_PER_IP", "off"),
+    ("OTP_LIMIT_VERIFIES_PER_IP", "off"),
+    ("OTP_LIMIT_SENDS_PER_PREFIX", "off"),
+    ("OTP_PUMPING_MIN_SENDS", "off"),
+    ("OTP_HIDE_UNDELIVERABLE", "false"),
+];
+
 /// The bytes of a cookie value (unpadded base64url).
 pub fn decode_cookie(value: &str) -> Vec<u8> {
     use base64::Engine as _;
@@ -250,7 +263,12 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("server runs");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("server runs");
     });
     addr
 }
@@ -268,6 +286,16 @@ impl TestApp {
 
     /// A server whose in-memory ID store holds at most `capacity` live IDs.
     pub async fn spawn_with_id_capacity(vars: &[(&str, &str)], capacity: usize) -> Self {
+        let all: Vec<(&str, &str)> = NO_LIMITS.iter().chain(vars).copied().collect();
+        Self::build(&all, capacity).await
+    }
+
+    /// A server with the abuse limits at their defaults (then `vars`).
+    pub async fn spawn_limited(vars: &[(&str, &str)]) -> Self {
+        Self::build(vars, 100_000).await
+    }
+
+    async fn build(vars: &[(&str, &str)], capacity: usize) -> Self {
         let config = Arc::new(
             Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
                 .expect("test configuration is valid"),

@@ -18,6 +18,7 @@ mod hardening;
 mod helpers;
 mod http_surface;
 mod kek_rotation;
+mod limits;
 mod multi_credential;
 mod multi_instance;
 mod openapi;

@@ -28,6 +28,11 @@ fn all_errors() -> Vec<Error> {
         Error::TooManyAttempts,
         Error::TooManyCredentials,
         Error::VerificationNotAllowed,
+        Error::TooManyRequests {
+            retry_at: secure_otp_server::Timestamp::from_millis(0),
+            retry_in: 1,
+        },
+        Error::UnsupportedCountry,
         Error::ForbiddenOrigin,
         Error::RequestTimeout,
         Error::Unavailable(String::new()),
@@ -46,6 +51,8 @@ fn all_errors() -> Vec<Error> {
             | Error::TooManyAttempts
             | Error::TooManyCredentials
             | Error::VerificationNotAllowed
+            | Error::TooManyRequests { .. }
+            | Error::UnsupportedCountry
             | Error::ForbiddenOrigin
             | Error::RequestTimeout
             | Error::Unavailable(_)

@@ -1,0 +1,403 @@
+//! Abuse limits: budgets per address, per client network, per phone-number prefix
+//! and for the whole deployment, that no new session, resend, instance or IP resets.
+//!
+//! The flows ask before they act ([`Limits::admit_request`], [`Limits::admit_send`],
+//! [`Limits::admit_guess`]); a refusal changes nothing and sends nothing. Counters
+//! live in a [`LimitStore`] (memory, or the shared Redis), keyed by an HMAC of the
+//! address under a server secret: the store never holds an address.
+
+mod settings;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::plugin::limit_store::{Hit, LimitKey, LimitStore, Receipt, Rule, Scope};
+use crate::plugin::{Contact, Credential};
+pub use settings::{LimitPolicy, Pumping};
+
+/// How long a suspected SMS-pumping prefix stays paused, and the window its
+/// conversion is measured over.
+pub const PUMPING_WINDOW: Duration = Duration::from_secs(3600);
+
+/// The events recorded on the way in, to take back if the request does not go on.
+#[derive(Debug, Default)]
+#[must_use = "an admission is refunded or kept on purpose"]
+pub struct Admission(Vec<(LimitKey, Receipt)>);
+
+/// Which per-client budget a request draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Create or resend (`OTP_LIMIT_CREATES_PER_IP`).
+    Create,
+    /// Verify (`OTP_LIMIT_VERIFIES_PER_IP`).
+    Verify,
+}
+
+/// What a credential is counted as: an HMAC of its canonical address, and for a
+/// phone number its country code and prefix.
+struct Subject {
+    address: [u8; 16],
+    phone: Option<PhonePrefix>,
+}
+
+struct PhonePrefix {
+    country: u16,
+    /// `+` country code and the next 3 digits, zero-padded (not secret: millions of
+    /// numbers share it).
+    prefix: [u8; 16],
+}
+
+/// The limits engine: the policy, its counters, and the key that hides addresses.
+#[derive(Clone)]
+pub struct Limits {
+    policy: Arc<LimitPolicy>,
+    store: Arc<dyn LimitStore>,
+    mac: Hmac<Sha256>,
+}
+
+impl fmt::Debug for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limits")
+            .field("policy", &self.policy)
+            .field("store", &self.store)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl Limits {
+    /// An engine counting in `store`, hiding addresses under `key` (every instance
+    /// sharing `store` must use the same key).
+    pub fn new(policy: LimitPolicy, store: Arc<dyn LimitStore>, key: &[u8; 32]) -> Self {
+        // HMAC pads a short key with zeros to the block size: the same MAC as the
+        // 32-byte key, through the constructor that cannot fail.
+        let mut block = [0u8; 64];
+        for (b, k) in block.iter_mut().zip(key) {
+            *b = *k;
+        }
+        let mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
+        Self {
+            policy: Arc::new(policy),
+            store,
+            mac,
+        }
+    }
+
+    /// No limit at all (for embedders and tests that do their own).
+    pub fn off() -> Self {
+        Self::new(
+            LimitPolicy::off(),
+            Arc::new(crate::plugin::MemoryLimitStore::new(0)),
+            &[0u8; 32],
+        )
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &LimitPolicy {
+        &self.policy
+    }
+
+    /// Counts one request of `kind` from `client` (its /64 for IPv6); refused once
+    /// the client's budget is spent. A client of unknown address is not counted.
+    pub async fn admit_request(
+        &self,
+        kind: Request,
+        client: Option<IpAddr>,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let (rule, scope) = match kind {
+            Request::Create => (self.policy.creates_per_ip, Scope::CreatesPerIp),
+            Request::Verify => (self.policy.verifies_per_ip, Scope::VerifiesPerIp),
+        };
+        let (Some(rule), Some(ip)) = (rule, client) else {
+            return Ok(());
+        };
+        let key = LimitKey {
+            scope,
+            subject: network(ip),
+        };
+        match self.store.hit(&key, rule, true, now).await? {
+            Hit::Allowed { .. } => Ok(()),
+            Hit::Denied { retry_at } => Err(Error::too_many_requests(retry_at, now)),
+        }
+    }
+
+    /// Admits one send of a code to `credential`: its country is allowed, its
+    /// failure budget is not spent, and no send budget (per address, per phone
+    /// prefix, global) nor the pumping breaker stops it. Each budget is counted
+    /// on the way; a refusal takes every count back.
+    pub async fn admit_send(
+        &self,
+        credential: &Credential,
+        now: Timestamp,
+    ) -> Result<Admission, Error> {
+        let subject = self.subject(credential);
+        let p = &*self.policy;
+        if let (Some(countries), Some(phone)) = (&p.phone_countries, &subject.phone)
+            && !countries.contains(&phone.country)
+        {
+            return Err(Error::UnsupportedCountry);
+        }
+        let by_address = |scope| LimitKey {
+            scope,
+            subject: subject.address,
+        };
+        let mut checks: Vec<(LimitKey, Rule, bool)> = Vec::with_capacity(7);
+        let mut push = |key, rule: Option<Rule>, record| {
+            if let Some(rule) = rule {
+                checks.push((key, rule, record));
+            }
+        };
+        push(
+            by_address(Scope::FailuresPerCredential),
+            p.failures_per_credential,
+            false,
+        );
+        push(
+            by_address(Scope::SendsPerCredential),
+            p.sends_per_credential,
+            true,
+        );
+        push(
+            LimitKey {
+                scope: Scope::SendsGlobal,
+                subject: [0; 16],
+            },
+            p.sends_global,
+            true,
+        );
+        let pumping = subject.phone.as_ref().and_then(|ph| {
+            let by_prefix = |scope| LimitKey {
+                scope,
+                subject: ph.prefix,
+            };
+            push(by_prefix(Scope::SendsPerPrefix), p.sends_per_prefix, true);
+            let pumping = p.pumping?;
+            let pause = Rule::new(1, PUMPING_WINDOW);
+            let tally = Rule::new(u32::MAX, PUMPING_WINDOW);
+            push(by_prefix(Scope::PrefixPaused), Some(pause), false);
+            push(by_prefix(Scope::PrefixSends), Some(tally), true);
+            push(by_prefix(Scope::PrefixVerified), Some(tally), false);
+            Some((pumping, by_prefix(Scope::PrefixPaused)))
+        });
+        let (admission, counts) = self.run(&checks, now).await?;
+        if let Some((pumping, pause_key)) = pumping {
+            // The last two checks are the hour's sends (this one included) and verifications.
+            let sent = counts.len().checked_sub(2).and_then(|i| counts.get(i));
+            let sends = sent.copied().unwrap_or(0).saturating_sub(1);
+            let verified = counts.last().copied().unwrap_or(0);
+            if pumping.trips(sends, verified) {
+                self.refund(admission).await;
+                let paused = self
+                    .store
+                    .hit(&pause_key, Rule::new(1, PUMPING_WINDOW), true, now)
+                    .await?;
+                let prefix = String::from_utf8_lossy(&pause_key.subject);
+                tracing::warn!(
+                    target: "audit",
+                    event = "pumping_pause",
+                    prefix = prefix.trim_end_matches('\0'),
+                    sends,
+                    verified,
+                    "sends to a phone-number prefix paused for an hour: too few of its codes are verified (suspected SMS pumping)"
+                );
+                let retry_at = match paused {
+                    Hit::Denied { retry_at } => retry_at,
+                    Hit::Allowed { .. } => now.plus(PUMPING_WINDOW),
+                };
+                return Err(Error::too_many_requests(retry_at, now));
+            }
+        }
+        Ok(admission)
+    }
+
+    /// Admits one guess at a code for `credential`: it counts as a failure now, and
+    /// is refunded ([`Limits::refund`]) if the code turns out right. Counting first
+    /// keeps concurrent guesses from different sessions within the budget.
+    pub async fn admit_guess(
+        &self,
+        credential: &Credential,
+        now: Timestamp,
+    ) -> Result<Admission, Error> {
+        let Some(rule) = self.policy.failures_per_credential else {
+            return Ok(Admission::default());
+        };
+        let key = LimitKey {
+            scope: Scope::FailuresPerCredential,
+            subject: self.subject(credential).address,
+        };
+        Ok(self.run(&[(key, rule, true)], now).await?.0)
+    }
+
+    /// Records that a session for `credential` was verified (the pumping breaker's
+    /// conversion), and takes back a guess admitted for it.
+    pub async fn verified(&self, credential: &Credential, guess: Admission, now: Timestamp) {
+        self.refund(guess).await;
+        if self.policy.pumping.is_none() {
+            return;
+        }
+        let Some(phone) = self.subject(credential).phone else {
+            return;
+        };
+        let key = LimitKey {
+            scope: Scope::PrefixVerified,
+            subject: phone.prefix,
+        };
+        let tally = Rule::new(u32::MAX, PUMPING_WINDOW);
+        if let Err(e) = self.store.hit(&key, tally, true, now).await {
+            tracing::warn!(error = %e, "could not count a verified session for the pumping breaker");
+        }
+    }
+
+    /// Takes back every event `admission` recorded (the request did not go on).
+    pub async fn refund(&self, admission: Admission) {
+        for (key, receipt) in admission.0 {
+            if let Err(e) = self.store.undo(&key, receipt).await {
+                tracing::warn!(error = %e, "could not take back a limit count");
+            }
+        }
+    }
+
+    /// Runs `checks` together; all or nothing: on a refusal or a failure the
+    /// recorded events are taken back. Returns the counts in order.
+    async fn run(
+        &self,
+        checks: &[(LimitKey, Rule, bool)],
+        now: Timestamp,
+    ) -> Result<(Admission, Vec<u32>), Error> {
+        let hits = join_all(
+            checks
+                .iter()
+                .map(|(key, rule, record)| self.store.hit(key, *rule, *record, now)),
+        )
+        .await;
+        let mut admission = Admission(Vec::with_capacity(checks.len()));
+        let mut counts = Vec::with_capacity(checks.len());
+        let mut refusal: Option<Error> = None;
+        for ((key, _, _), hit) in checks.iter().zip(hits) {
+            match hit {
+                Ok(Hit::Allowed { count, receipt }) => {
+                    counts.push(count);
+                    if let Some(r) = receipt {
+                        admission.0.push((*key, r));
+                    }
+                }
+                Ok(Hit::Denied { retry_at }) => {
+                    refusal = Some(match refusal {
+                        Some(Error::TooManyRequests { retry_at: r, .. }) => {
+                            Error::too_many_requests(r.max(retry_at), now)
+                        }
+                        Some(other) => other,
+                        None => Error::too_many_requests(retry_at, now),
+                    });
+                }
+                // Fail closed: a limit that cannot be checked refuses.
+                Err(e) => refusal = Some(e.into()),
+            }
+        }
+        match refusal {
+            None => Ok((admission, counts)),
+            Some(e) => {
+                self.refund(admission).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn subject(&self, credential: &Credential) -> Subject {
+        let contact = credential.contact();
+        let mut mac = self.mac.clone();
+        match &contact {
+            Some(Contact::Email(a)) => mac.update(a.to_lowercase().as_bytes()),
+            Some(Contact::Phone(n)) => mac.update(n.as_bytes()),
+            None => mac.update(credential.as_str().as_bytes()),
+        }
+        let digest = mac.finalize().into_bytes();
+        let mut address = [0u8; 16];
+        for (a, d) in address.iter_mut().zip(digest.iter()) {
+            *a = *d;
+        }
+        let phone = match &contact {
+            Some(Contact::Phone(number)) => phone_prefix(number),
+            _ => None,
+        };
+        Subject { address, phone }
+    }
+}
+
+/// The counting unit of a client: an IPv4 address, or an IPv6 /64 (one subscriber
+/// gets a whole /64, so counting single IPv6 addresses counts nothing).
+pub fn network(ip: IpAddr) -> [u8; 16] {
+    let mut subject = [0u8; 16];
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            subject[0] = 4;
+            for (s, o) in subject.iter_mut().skip(1).zip(v4.octets()) {
+                *s = o;
+            }
+        }
+        IpAddr::V6(v6) => {
+            subject[0] = 6;
+            for (s, o) in subject
+                .iter_mut()
+                .skip(1)
+                .zip(v6.octets().into_iter().take(8))
+            {
+                *s = o;
+            }
+        }
+    }
+    subject
+}
+
+/// The country code and prefix (`+` country code and the next 3 digits) of an
+/// E.164 number.
+fn phone_prefix(number: &str) -> Option<PhonePrefix> {
+    let parsed = phonenumber::parse(None, number).ok()?;
+    let country = parsed.country().code();
+    let digits = number.strip_prefix('+')?;
+    let cc_len = country.to_string().len();
+    let head: String = digits.chars().take(cc_len + 3).collect();
+    let mut prefix = [0u8; 16];
+    prefix[0] = b'+';
+    for (p, b) in prefix.iter_mut().skip(1).zip(head.bytes()) {
+        *p = b;
+    }
+    Some(PhonePrefix { country, prefix })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_ipv4_per_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network(a), network(b));
+        assert_ne!(network(a), network(c));
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(network(v4), network(mapped));
+        assert_ne!(network(v4), network("192.0.2.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_phone_prefix_is_the_country_code_and_three_digits() {
+        let p = phone_prefix("+34612345678").unwrap();
+        assert_eq!(p.country, 34);
+        assert_eq!(&p.prefix[..7], b"+34612\0");
+        let p = phone_prefix("+14155552671").unwrap();
+        assert_eq!(p.country, 1);
+        assert_eq!(&p.prefix[..6], b"+1415\0");
+    }
+}

@@ -18,7 +18,8 @@ impl OtpService {
     ///
     /// Draws on `client`'s verify budget, and every guess on the address's failure
     /// budget (taken back when the code is right): once it is spent, no code for
-    /// the address works, not even a right one, until the window passes.
+    /// the address works, not even a right one, until the window passes. That
+    /// refusal still renews the cookie (same content, new single-use ID).
     pub async fn verify(
         &self,
         cookie: Option<&str>,
@@ -43,19 +44,21 @@ impl OtpService {
         if current.is_blocked() || current.otp_block.is_some_and(|ob| now < ob) {
             return Outcome::keep(Error::VerificationNotAllowed);
         }
-        let guess = match self.limits.admit_guess(&current.credential, now).await {
-            Ok(g) => g,
-            Err(e) => return Outcome::keep(e),
-        };
         // Consume the single-use ID before comparing: of N concurrent requests with
         // this cookie, one alone gets past this line and learns anything.
         let expires = list.expires();
         list.id = match self.renew_id(list.id, expires, now).await {
             Ok(id) => id,
-            Err(outcome) => {
-                self.limits.refund(guess).await;
-                return outcome;
-            }
+            Err(outcome) => return outcome,
+        };
+        // Only the winner draws on the address's failure budget; a refusal hands
+        // back the same list under its new ID (the old one is spent).
+        let guess = match list.tokens.last().map(|t| &t.credential) {
+            Some(c) => match self.limits.admit_guess(c, now).await {
+                Ok(g) => g,
+                Err(e) => return self.sealed(&list, now, Err(e)).await,
+            },
+            None => return Outcome::clear(Error::InvalidCookie),
         };
         let Some(token) = list.tokens.last_mut() else {
             return Outcome::clear(Error::InvalidCookie);

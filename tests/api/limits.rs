@@ -51,6 +51,18 @@ fn assert_limited(r: &Reply, retry_after_seconds: u64) {
     assert!(r.json()["retryAfter"].is_string(), "retryAfter: {}", r.text);
 }
 
+/// A verify refused by the failure budget: 429 with `Retry-After`, and the next
+/// cookie (the request spent the old one's single-use ID).
+#[track_caller]
+fn assert_verify_limited(r: &Reply, retry_after_seconds: u64) {
+    r.assert_error(429, "OTP:TOO_MANY_REQUESTS");
+    assert_eq!(
+        r.header("retry-after").as_deref(),
+        Some(retry_after_seconds.to_string().as_str())
+    );
+    assert!(r.cookie().is_some(), "the renewed cookie");
+}
+
 #[tokio::test]
 async fn five_codes_per_address_per_ten_minutes_whatever_the_session() {
     let app = TestApp::spawn_limited(&[
@@ -111,9 +123,11 @@ async fn fresh_sessions_from_many_addresses_share_one_guess_budget_per_address()
             let r = verify_from(&app, &cookie, &app.wrong_code(&code), &client).await;
             if r.status == 429 {
                 refused_at.get_or_insert(wrong_answers);
-                // Even the right code is refused once the budget is spent.
-                let right = verify_from(&app, &cookie, &code, &client).await;
-                assert_limited(&right, 3600);
+                // The refusal renews the cookie (its ID was spent), same content:
+                // even the right code is refused once the budget is spent.
+                assert_verify_limited(&r, 3600);
+                let right = verify_from(&app, &r.cookie().unwrap(), &code, &client).await;
+                assert_verify_limited(&right, 3600);
                 break;
             }
             assert_eq!(r.status, 403, "{}", r.text);

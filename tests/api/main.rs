@@ -13,6 +13,7 @@ mod binary;
 mod contract;
 mod create;
 mod delivery;
+mod enumeration;
 mod expiry;
 mod hardening;
 mod helpers;

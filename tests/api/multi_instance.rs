@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::helpers::Reply;
+use crate::helpers::{NO_LIMITS, Reply};
 use crate::process::Server;
 use crate::redis_support::{
     Backend, RedisServer, cookie_key_id, master_key, redis_cli, wait_until,
@@ -178,7 +178,70 @@ async fn concurrent_verifies_across_instances_let_one_through(backend: Backend) 
     }
 }
 
+async fn two_instances_share_every_limit(backend: Backend) {
+    let mut p = Pair::start(&backend, &[("OTP_INVALID_BLOCK_SECONDS", "0")]);
+    // Sends: three on A, two on B; the sixth is refused on both.
+    for i in 0..5 {
+        let inst = if i % 2 == 0 { &mut p.a } else { &mut p.b };
+        inst.session("shared@example.com").await;
+    }
+    for inst in [&p.a, &p.b] {
+        inst.create("shared@example.com")
+            .await
+            .assert_error_keeping(429, "OTP:TOO_MANY_REQUESTS");
+    }
+    // Guesses: one failure budget for the address, whichever instance answers.
+    let email = "guess@example.com";
+    let mut wrong = 0;
+    'sessions: for k in 0..4 {
+        let inst = if k % 2 == 0 { &mut p.a } else { &mut p.b };
+        let (mut cookie, code) = inst.session(email).await;
+        let bad = if code.starts_with('0') { "1" } else { "0" };
+        let bad = format!("{bad}{}", &code[1..]);
+        for g in 0..3 {
+            let inst = if g % 2 == 0 { &p.a } else { &p.b };
+            let r = inst.verify(&cookie, &bad).await;
+            if r.status == 429 {
+                r.assert_error(429, "OTP:TOO_MANY_REQUESTS");
+                // The right code is refused too, on either instance (the refusal
+                // renewed the cookie: its ID was spent).
+                let next = r.cookie().expect("a renewed cookie");
+                p.a.verify(&next, &code)
+                    .await
+                    .assert_error(429, "OTP:TOO_MANY_REQUESTS");
+                break 'sessions;
+            }
+            assert_eq!(r.status, 403, "{}", r.text);
+            wrong += 1;
+            match r.cookie() {
+                Some(next) => cookie = next,
+                None => break,
+            }
+        }
+    }
+    assert_eq!(
+        wrong, 10,
+        "one budget of 10 wrong codes per address per hour"
+    );
+    // The counters name no address: keys are HMACs under the shared secret.
+    if let Backend::Single(server) = &backend {
+        let keys = redis_cli(server.port, &["KEYS", "*:lim:*"]).expect("redis-cli");
+        assert!(keys.contains(":lim:failures:credential:"), "{keys}");
+        assert!(!keys.contains("example") && !keys.contains('@'), "{keys}");
+    }
+}
+
 // ------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn two_instances_on_one_redis_share_every_limit() {
+    two_instances_share_every_limit(Backend::single()).await;
+}
+
+#[tokio::test]
+async fn two_instances_on_a_redis_cluster_share_every_limit() {
+    two_instances_share_every_limit(Backend::cluster()).await;
+}
 
 #[tokio::test]
 async fn a_session_created_on_one_instance_is_resent_and_verified_on_the_other() {
@@ -216,7 +279,10 @@ async fn thirty_two_concurrent_verifies_on_a_redis_cluster_let_exactly_one_throu
 #[tokio::test]
 async fn a_key_rotated_on_one_instance_is_used_by_the_other() {
     let backend = Backend::single();
-    let mut p = Pair::start(&backend, &[("OTP_KEK_ROTATION_SECONDS", "3")]);
+    // It creates sessions until the key rotates: more than the abuse limits allow.
+    let mut vars = NO_LIMITS.to_vec();
+    vars.push(("OTP_KEK_ROTATION_SECONDS", "3"));
+    let mut p = Pair::start(&backend, &vars);
     let (old_cookie, old_code) = p.a.session("old@example.com").await;
     let k1 = cookie_key_id(&old_cookie);
     // B caches the current key too.

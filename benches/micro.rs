@@ -166,10 +166,21 @@ impl Sender for NullSender {
 }
 
 /// The library's router with the in-memory defaults, as the binary serves it, and a
-/// well-formed code that is (almost surely) wrong.
-fn otp_router() -> (Router, String) {
-    let config = Config::from_vars([("OTP_RESEND_BLOCK_SECONDS", "0".to_owned())])
-        .expect("valid configuration");
+/// well-formed code that is (almost surely) wrong; `limits` off turns every abuse
+/// limit off (in process there is no client address, so the per-IP ones never count).
+fn otp_router(limits: bool) -> (Router, String) {
+    let mut vars = vec![("OTP_RESEND_BLOCK_SECONDS", "0".to_owned())];
+    if !limits {
+        for name in [
+            "OTP_LIMIT_SENDS_PER_CREDENTIAL",
+            "OTP_LIMIT_FAILURES_PER_CREDENTIAL",
+            "OTP_LIMIT_SENDS_PER_PREFIX",
+            "OTP_PUMPING_MIN_SENDS",
+        ] {
+            vars.push((name, "off".to_owned()));
+        }
+    }
+    let config = Config::from_vars(vars).expect("valid configuration");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut plugins = Plugins::from_config(&config, &clock).expect("default plug-ins");
     plugins.sender = Arc::new(NullSender);
@@ -204,10 +215,13 @@ async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Option<String>) 
 /// Whole requests in process: what the server itself spends per request, without
 /// sockets, beside a hello world through the same axum stack.
 fn requests(c: &mut Criterion) {
+    // Timers on: every request runs under the request timeout, as in the binary.
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("runtime");
-    let (otp, wrong) = otp_router();
+    let (otp, wrong) = otp_router(true);
+    let (otp_no_limits, _) = otp_router(false);
     let wrong_body = format!("otp={wrong}");
     let hello: Router = Router::new().route("/", get(|| async { "Hello, World!" }));
     let mut g = c.benchmark_group("request");
@@ -227,33 +241,35 @@ fn requests(c: &mut Criterion) {
         });
     });
     let mut n = 0u64;
-    g.bench_function("create", |b| {
-        b.iter(|| {
-            n += 1;
-            let (status, _) = rt.block_on(call(&otp, create_request(n)));
-            assert_eq!(status, StatusCode::OK);
-        });
-    });
-    // Each verify spends its cookie: a fresh one per iteration, made outside the timing.
-    g.bench_function("verify-wrong", |b| {
-        b.iter_batched(
-            || {
+    for (suffix, otp) in [("", &otp), (" (limits off)", &otp_no_limits)] {
+        g.bench_function(format!("create{suffix}"), |b| {
+            b.iter(|| {
                 n += 1;
-                let (_, cookie) = rt.block_on(call(&otp, create_request(n)));
-                cookie.expect("create sets a cookie")
-            },
-            |cookie| {
-                let req = Request::post("/api/otp/verify")
-                    .header(header::COOKIE, cookie)
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(Body::from(wrong_body.clone()))
-                    .expect("request");
-                let (status, _) = rt.block_on(call(&otp, req));
-                assert_eq!(status, StatusCode::FORBIDDEN);
-            },
-            BatchSize::SmallInput,
-        );
-    });
+                let (status, _) = rt.block_on(call(otp, create_request(n)));
+                assert_eq!(status, StatusCode::OK);
+            });
+        });
+        // Each verify spends its cookie: a fresh one per iteration, made outside the timing.
+        g.bench_function(format!("verify-wrong{suffix}"), |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    let (_, cookie) = rt.block_on(call(otp, create_request(n)));
+                    cookie.expect("create sets a cookie")
+                },
+                |cookie| {
+                    let req = Request::post("/api/otp/verify")
+                        .header(header::COOKIE, cookie)
+                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(Body::from(wrong_body.clone()))
+                        .expect("request");
+                    let (status, _) = rt.block_on(call(otp, req));
+                    assert_eq!(status, StatusCode::FORBIDDEN);
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
     g.finish();
 }
 

@@ -23,7 +23,13 @@
 //! (0; live IDs put in the store first), `--only a,b` (scenarios), `--log` (install an
 //! INFO tracing subscriber writing to a sink, as the binary logs), `--no-memory`,
 //! `--redis URL` (then every scenario but `hello` runs a second time on a server whose
-//! ID store and KMS are in that Redis, and the ratio to the in-memory run is printed).
+//! ID store and KMS are in that Redis, and the ratio to the in-memory run is printed),
+//! `--compare-limits` (then `create` and `verify-wrong` run a second time on a server
+//! with every abuse limit off, and the ratio limits on / off is printed).
+//! Every POST names a client in `X-Forwarded-For` (65 536 in turn; the server trusts
+//! 127.0.0.1 as a proxy) and every create a new address, so the abuse limits do all their work
+//! (client address resolution, HMAC of the address, one counter per client and per
+//! address) without any being hit.
 //! `OTP_*` variables in the environment configure the server as they do the binary.
 //!
 //! The server is the library's router built in release mode inside this process (the
@@ -73,6 +79,10 @@ const P99_TARGET_MS: f64 = 5.0;
 const MEMORY_TARGET_MB: f64 = 150.0;
 const COOKIE_3X100_TARGET: usize = 1024;
 const REDIS_TARGET: f64 = 0.50;
+/// Limits on, as a fraction of limits off (issue 15: within 10 %).
+const LIMITS_TARGET: f64 = 0.90;
+/// Alternating rounds of `--compare-limits`.
+const COMPARE_ROUNDS: usize = 5;
 const MILLION: usize = 1_000_000;
 
 fn main() -> Result<()> {
@@ -86,7 +96,7 @@ fn main() -> Result<()> {
             .with_writer(std::io::sink)
             .init();
     }
-    let config = Arc::new(bench_config(None)?);
+    let config = Arc::new(bench_config(None, true)?);
     let cores = Cores::pick();
     println!("{}", cores.describe());
 
@@ -98,12 +108,36 @@ fn main() -> Result<()> {
     let results = client_rt.block_on(run_scenarios(&args, &config, &server, true))?;
     print_results(&args, &results);
     if let Some(url) = &args.redis {
-        let redis_config = Arc::new(bench_config(Some(url))?);
+        let redis_config = Arc::new(bench_config(Some(url), true)?);
         let redis_server = Server::start(&redis_config, &cores, args.prefill)?;
         eprintln!("redis ({url}):");
         let redis_results =
             client_rt.block_on(run_scenarios(&args, &redis_config, &redis_server, false))?;
         print_redis(&results, &redis_results);
+    }
+    if args.compare_limits {
+        // The VM's noise between two runs of one server is ±20 %: the servers take
+        // turns, scenario by scenario, and the median of the rounds is compared.
+        let off_config = Arc::new(bench_config(None, false)?);
+        let off_server = Server::start(&off_config, &cores, args.prefill)?;
+        let mut pairs: Vec<(Stats, Stats)> = Vec::new();
+        for round in 1..=COMPARE_ROUNDS {
+            for scenario in [Scenario::Create, Scenario::VerifyWrong] {
+                let only = Args {
+                    only: Some(vec![scenario.name().to_owned()]),
+                    ..args.clone()
+                };
+                eprintln!("round {round}, limits on:");
+                let mut on = client_rt.block_on(run_scenarios(&only, &config, &server, false))?;
+                eprintln!("round {round}, limits off:");
+                let mut off =
+                    client_rt.block_on(run_scenarios(&only, &off_config, &off_server, false))?;
+                if let (Some(on), Some(off)) = (on.pop(), off.pop()) {
+                    pairs.push((on, off));
+                }
+            }
+        }
+        print_limits(&pairs);
     }
 
     println!();
@@ -118,7 +152,7 @@ fn main() -> Result<()> {
 // ---------------------------------------------------------------------------------
 // Command line
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Args {
     seconds: f64,
     warmup: f64,
@@ -129,6 +163,7 @@ struct Args {
     log: bool,
     no_memory: bool,
     redis: Option<String>,
+    compare_limits: bool,
     memory_child: Option<usize>,
 }
 
@@ -144,6 +179,7 @@ impl Args {
             log: false,
             no_memory: false,
             redis: None,
+            compare_limits: false,
             memory_child: None,
         };
         while let Some(flag) = it.next() {
@@ -159,6 +195,7 @@ impl Args {
                 "--memory-child" => a.memory_child = Some(value()?.parse()?),
                 "--log" => a.log = true,
                 "--no-memory" => a.no_memory = true,
+                "--compare-limits" => a.compare_limits = true,
                 other => {
                     return Err(format!(
                         "unknown option {other} (see the docs at the top of examples/load.rs)"
@@ -184,10 +221,11 @@ impl Args {
 /// hour (no cookie of the pool expires mid-run) and the ID store holds 20M IDs. With
 /// `redis`, the ID store and the KMS are in that Redis (a fresh master key, and a
 /// key prefix of its own so a run never meets another's keys).
-fn bench_config(redis: Option<&str>) -> Result<Config> {
+fn bench_config(redis: Option<&str>, limits: bool) -> Result<Config> {
     let defaults = [
         ("OTP_MAX_AGE", "3600"),
         ("OTP_ID_STORE_CAPACITY", "20000000"),
+        ("OTP_TRUSTED_PROXIES", "127.0.0.1"),
     ];
     let mut vars: HashMap<String, String> = defaults
         .iter()
@@ -208,6 +246,20 @@ fn bench_config(redis: Option<&str>) -> Result<Config> {
                 ),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+    }
+    if !limits {
+        vars.extend(
+            [
+                "OTP_LIMIT_SENDS_PER_CREDENTIAL",
+                "OTP_LIMIT_FAILURES_PER_CREDENTIAL",
+                "OTP_LIMIT_CREATES_PER_IP",
+                "OTP_LIMIT_VERIFIES_PER_IP",
+                "OTP_LIMIT_SENDS_GLOBAL",
+                "OTP_LIMIT_SENDS_PER_PREFIX",
+                "OTP_PUMPING_MIN_SENDS",
+            ]
+            .map(|k| (k.to_owned(), "off".to_owned())),
         );
     }
     Ok(Config::from_vars(vars)?)
@@ -368,7 +420,8 @@ impl Server {
         };
         let tasks = vec![
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(otp_listener, otp_app).await {
+                let app = otp_app.into_make_service_with_connect_info::<SocketAddr>();
+                if let Err(e) = axum::serve(otp_listener, app).await {
                     eprintln!("otp server: {e}");
                 }
             }),
@@ -724,6 +777,15 @@ async fn flow(
     Ok(status == StatusCode::OK)
 }
 
+/// The client address of the next request: 65 536 clients in turn (10.0.0.0/16),
+/// enough that no per-client limit is hit in a whole run (under 10 requests each
+/// per scenario at 50k req/s), few enough that clients come back as real ones do.
+fn next_client() -> String {
+    static CLIENTS: AtomicU64 = AtomicU64::new(0);
+    let n = CLIENTS.fetch_add(1, Ordering::Relaxed);
+    format!("10.0.{}.{}", (n >> 8) & 255, n & 255)
+}
+
 /// A new credential's JSON body, which is also its canonical text.
 fn credential_body(ctx: &Ctx) -> String {
     let n = ctx.serial.fetch_add(1, Ordering::Relaxed);
@@ -748,7 +810,8 @@ fn post(
         .method(Method::POST)
         .uri(path)
         .header(HOST, "127.0.0.1")
-        .header(CONTENT_TYPE, content_type);
+        .header(CONTENT_TYPE, content_type)
+        .header("x-forwarded-for", next_client());
     if let Some(c) = cookie {
         req = req.header(COOKIE, c);
     }
@@ -893,6 +956,39 @@ fn print_redis(memory: &[Stats], redis: &[Stats]) {
         );
         if let Some(note) = &s.note {
             println!("{:<13} note: {note}", "");
+        }
+    }
+}
+
+/// `create` and `verify-wrong` with the abuse limits on beside the same scenario
+/// with every limit off, round by round, and the median ratio.
+fn print_limits(pairs: &[(Stats, Stats)]) {
+    println!(
+        "\nabuse limits on vs off ({COMPARE_ROUNDS} alternating rounds; target on/off >= {LIMITS_TARGET:.2}):\n{:<13} {:>9} {:>9} {:>7} {:>10} {:>10}",
+        "scenario", "on req/s", "off req/s", "on/off", "on p99 ms", "off p99 ms"
+    );
+    for scenario in [Scenario::Create, Scenario::VerifyWrong] {
+        let mut ratios = Vec::new();
+        for (on, off) in pairs.iter().filter(|(on, _)| on.scenario == scenario) {
+            let ratio = on.rate() / off.rate().max(1e-9);
+            ratios.push(ratio);
+            println!(
+                "{:<13} {:>9.0} {:>9.0} {:>7.2} {:>10.2} {:>10.2}",
+                scenario.name(),
+                on.rate(),
+                off.rate(),
+                ratio,
+                on.ms(0.99),
+                off.ms(0.99)
+            );
+        }
+        ratios.sort_by(f64::total_cmp);
+        if let Some(median) = ratios.get(ratios.len() / 2) {
+            println!(
+                "{:<13} median on/off {median:.2} {}",
+                scenario.name(),
+                pass(*median >= LIMITS_TARGET)
+            );
         }
     }
 }

@@ -861,6 +861,74 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_abuse_limits_default_on_and_each_bad_value_is_named() {
+        use crate::plugin::limit_store::Rule;
+        let c = load(&[]).expect("valid");
+        let rule = |n, secs| Some(Rule::new(n, Duration::from_secs(secs)));
+        assert_eq!(c.limits.sends_per_credential, rule(5, 600));
+        assert_eq!(c.limits.failures_per_credential, rule(10, 3600));
+        assert_eq!(c.limits.creates_per_ip, rule(30, 300));
+        assert_eq!(c.limits.verifies_per_ip, rule(360, 3600));
+        assert_eq!(c.limits.sends_global, None);
+        assert_eq!(c.limits.sends_per_prefix, rule(50, 3600));
+        assert_eq!(c.limits.phone_countries, None);
+        assert!(c.limits.pumping.is_some());
+        assert!(c.server.trusted_proxies.is_empty());
+        assert!(
+            c.describe().contains("sends/address 5/10m"),
+            "{}",
+            c.describe()
+        );
+        let e = load(&[
+            ("OTP_LIMIT_SENDS_PER_CREDENTIAL", "5"),
+            ("OTP_LIMIT_FAILURES_PER_CREDENTIAL", "0/1h"),
+            ("OTP_LIMIT_CREATES_PER_IP", "30/5w"),
+            ("OTP_LIMIT_VERIFIES_PER_IP", "lots"),
+            ("OTP_LIMIT_SENDS_GLOBAL", "1/"),
+            ("OTP_LIMIT_SENDS_PER_PREFIX", "-1/1h"),
+            ("OTP_PHONE_COUNTRIES", "34,spain"),
+            ("OTP_PUMPING_MIN_SENDS", "0"),
+            ("OTP_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("OTP_LIMIT_KEY", "short"),
+        ])
+        .expect_err("refused");
+        let text = e.to_string();
+        for name in [
+            "OTP_LIMIT_SENDS_PER_CREDENTIAL",
+            "OTP_LIMIT_FAILURES_PER_CREDENTIAL",
+            "OTP_LIMIT_CREATES_PER_IP",
+            "OTP_LIMIT_VERIFIES_PER_IP",
+            "OTP_LIMIT_SENDS_GLOBAL",
+            "OTP_LIMIT_SENDS_PER_PREFIX",
+            "OTP_PHONE_COUNTRIES",
+            "OTP_PUMPING_MIN_SENDS",
+            "OTP_TRUSTED_PROXIES",
+            "OTP_LIMIT_KEY",
+        ] {
+            assert!(text.contains(name), "{name} missing from {text}");
+        }
+        assert!(!text.contains("short"), "the secret is not shown: {text}");
+    }
+
+    #[test]
+    fn instances_with_one_kms_secret_agree_on_the_limit_key() {
+        let key = Kek::generate().dangerous_to_base64();
+        let vars = [
+            ("OTP_KMS", "static"),
+            ("OTP_KEYS", &format!("0011223344556677:{key}") as &str),
+        ];
+        let a = load(&vars).expect("valid");
+        let b = load(&vars).expect("valid");
+        assert_eq!(a.limit_secret(), b.limit_secret());
+        // Without a shared secret each process draws its own.
+        assert_ne!(load(&[]).expect("valid").limit_secret(), a.limit_secret());
+        let own = Kek::generate().dangerous_to_base64();
+        let c = load(&[vars[0], vars[1], ("OTP_LIMIT_KEY", &own)]).expect("valid");
+        assert_ne!(c.limit_secret(), a.limit_secret());
+        assert!(!format!("{c:?}").contains(&own), "Debug hides it");
+    }
+
+    #[test]
     fn a_cookie_that_would_not_fit_is_refused_at_start_up() {
         let e = load(&[
             ("OTP_MAX_CREDENTIALS", "10"),

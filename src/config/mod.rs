@@ -246,6 +246,18 @@ fn cookie_base_name(env: &mut Env) -> String {
     name
 }
 
+fn trusted_proxies(env: &mut Env) -> TrustedProxies {
+    let text = env.string("OTP_TRUSTED_PROXIES", "");
+    TrustedProxies::parse(&text).unwrap_or_else(|e| {
+        env.fail(
+            "OTP_TRUSTED_PROXIES",
+            &text,
+            &format!("{e} (a comma-separated list such as 10.0.0.0/8, ::1)"),
+        );
+        TrustedProxies::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,16 +285,4 @@ mod tests {
             assert_eq!(normalise_origin(bad), None, "{bad}");
         }
     }
-}
-
-fn trusted_proxies(env: &mut Env) -> TrustedProxies {
-    let text = env.string("OTP_TRUSTED_PROXIES", "");
-    TrustedProxies::parse(&text).unwrap_or_else(|e| {
-        env.fail(
-            "OTP_TRUSTED_PROXIES",
-            &text,
-            &format!("{e} (a comma-separated list such as 10.0.0.0/8, ::1)"),
-        );
-        TrustedProxies::default()
-    })
 }

@@ -13,14 +13,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::plugin::Credential;
 use crate::plugin::limit_store::{Hit, LimitKey, LimitStore, Receipt, Rule, Scope};
-use crate::plugin::{Contact, Credential};
 pub use settings::{LimitPolicy, Pumping};
 
 /// How long a suspected SMS-pumping prefix stays paused, and the window its
@@ -139,8 +138,21 @@ impl Limits {
         credential: &Credential,
         now: Timestamp,
     ) -> Result<Admission, Error> {
-        let subject = self.subject(credential);
         let p = &*self.policy;
+        let by_address = p.failures_per_credential.is_some() || p.sends_per_credential.is_some();
+        let by_phone =
+            p.sends_per_prefix.is_some() || p.phone_countries.is_some() || p.pumping.is_some();
+        if !by_address && !by_phone && p.sends_global.is_none() {
+            return Ok(Admission::default());
+        }
+        let subject = if by_address || by_phone {
+            self.subject(credential, by_address)
+        } else {
+            Subject {
+                address: [0; 16],
+                phone: None,
+            }
+        };
         if let (Some(countries), Some(phone)) = (&p.phone_countries, &subject.phone)
             && !countries.contains(&phone.country)
         {
@@ -232,9 +244,15 @@ impl Limits {
         };
         let key = LimitKey {
             scope: Scope::FailuresPerCredential,
-            subject: self.subject(credential).address,
+            subject: self.subject(credential, true).address,
         };
-        Ok(self.run(&[(key, rule, true)], now).await?.0)
+        // One counter: no batch, no join (this runs on every verify).
+        match self.store.hit(&key, rule, true, now).await? {
+            Hit::Allowed { receipt, .. } => Ok(Admission(
+                receipt.map(|r| vec![(key, r)]).unwrap_or_default(),
+            )),
+            Hit::Denied { retry_at } => Err(Error::too_many_requests(retry_at, now)),
+        }
     }
 
     /// Records that a session for `credential` was verified (the pumping breaker's
@@ -244,7 +262,7 @@ impl Limits {
         if self.policy.pumping.is_none() {
             return;
         }
-        let Some(phone) = self.subject(credential).phone else {
+        let Some(phone) = self.subject(credential, false).phone else {
             return;
         };
         let key = LimitKey {
@@ -273,12 +291,7 @@ impl Limits {
         checks: &[(LimitKey, Rule, bool)],
         now: Timestamp,
     ) -> Result<(Admission, Vec<u32>), Error> {
-        let hits = join_all(
-            checks
-                .iter()
-                .map(|(key, rule, record)| self.store.hit(key, *rule, *record, now)),
-        )
-        .await;
+        let hits = self.store.hit_all(checks, now).await;
         let mut admission = Admission(Vec::with_capacity(checks.len()));
         let mut counts = Vec::with_capacity(checks.len());
         let mut refusal: Option<Error> = None;
@@ -312,25 +325,71 @@ impl Limits {
         }
     }
 
-    fn subject(&self, credential: &Credential) -> Subject {
-        let contact = credential.contact();
-        let mut mac = self.mac.clone();
-        match &contact {
-            Some(Contact::Email(a)) => mac.update(a.to_lowercase().as_bytes()),
-            Some(Contact::Phone(n)) => mac.update(n.as_bytes()),
-            None => mac.update(credential.as_str().as_bytes()),
-        }
-        let digest = mac.finalize().into_bytes();
-        let mut address = [0u8; 16];
-        for (a, d) in address.iter_mut().zip(digest.iter()) {
-            *a = *d;
-        }
-        let phone = match &contact {
-            Some(Contact::Phone(number)) => phone_prefix(number),
-            _ => None,
+    /// The credential's counting keys; the HMAC of its address only when
+    /// `address` is wanted (a phone-prefix rule needs only the prefix).
+    fn subject(&self, credential: &Credential, address: bool) -> Subject {
+        let canonical = canonical(credential);
+        let mut subject = Subject {
+            address: [0; 16],
+            phone: None,
         };
-        Subject { address, phone }
+        let text = match &canonical {
+            Canonical::Email(a) => a.as_str(),
+            Canonical::Phone(n, _) => n.as_str(),
+            Canonical::Other => credential.as_str(),
+        };
+        if address {
+            let mut mac = self.mac.clone();
+            mac.update(text.as_bytes());
+            let digest = mac.finalize().into_bytes();
+            for (a, d) in subject.address.iter_mut().zip(digest.iter()) {
+                *a = *d;
+            }
+        }
+        if let Canonical::Phone(_, prefix) = canonical {
+            subject.phone = Some(prefix);
+        }
+        subject
     }
+}
+
+/// What a credential is counted as.
+enum Canonical {
+    /// The `email` field, trimmed and lower-cased.
+    Email(String),
+    /// The `phone` field in E.164, and its prefix.
+    Phone(String, PhonePrefix),
+    /// Neither: the credential's whole text.
+    Other,
+}
+
+/// The credential's address in the form every spelling of it shares: the same
+/// choice as [`Credential::contact`] (`email` first, then `phone`), without its
+/// validation, which is the sender's business and costs more than the rest of a
+/// limit check (a malformed address is still one address to count).
+fn canonical(credential: &Credential) -> Canonical {
+    #[derive(serde::Deserialize)]
+    struct Fields<'a> {
+        #[serde(borrow, default)]
+        email: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        phone: Option<std::borrow::Cow<'a, str>>,
+    }
+    let Ok(fields) = serde_json::from_str::<Fields<'_>>(credential.as_str()) else {
+        return Canonical::Other;
+    };
+    if let Some(email) = fields.email.as_deref().map(str::trim)
+        && email.contains('@')
+    {
+        return Canonical::Email(email.to_lowercase());
+    }
+    fields
+        .phone
+        .as_deref()
+        .and_then(phone_number)
+        .map_or(Canonical::Other, |(number, prefix)| {
+            Canonical::Phone(number, prefix)
+        })
 }
 
 /// The counting unit of a client: an IPv4 address, or an IPv6 /64 (one subscriber
@@ -358,20 +417,24 @@ pub fn network(ip: IpAddr) -> [u8; 16] {
     subject
 }
 
-/// The country code and prefix (`+` country code and the next 3 digits) of an
-/// E.164 number.
-fn phone_prefix(number: &str) -> Option<PhonePrefix> {
-    let parsed = phonenumber::parse(None, number).ok()?;
+/// A phone number in E.164 with its country code and prefix (`+`, the country
+/// code and the next 3 digits).
+fn phone_number(raw: &str) -> Option<(String, PhonePrefix)> {
+    let raw = raw.trim();
+    if !raw.starts_with('+') || raw.len() > 40 {
+        return None;
+    }
+    let parsed = phonenumber::parse(None, raw).ok()?;
+    let number = parsed.format().mode(phonenumber::Mode::E164).to_string();
     let country = parsed.country().code();
-    let digits = number.strip_prefix('+')?;
     let cc_len = country.to_string().len();
-    let head: String = digits.chars().take(cc_len + 3).collect();
     let mut prefix = [0u8; 16];
     prefix[0] = b'+';
-    for (p, b) in prefix.iter_mut().skip(1).zip(head.bytes()) {
+    let digits = number.bytes().skip(1).take(cc_len + 3);
+    for (p, b) in prefix.iter_mut().skip(1).zip(digits) {
         *p = b;
     }
-    Some(PhonePrefix { country, prefix })
+    Some((number, PhonePrefix { country, prefix }))
 }
 
 #[cfg(test)]
@@ -393,11 +456,32 @@ mod tests {
 
     #[test]
     fn a_phone_prefix_is_the_country_code_and_three_digits() {
-        let p = phone_prefix("+34612345678").unwrap();
+        let (n, p) = phone_number("+34 612 34 56 78").unwrap();
+        assert_eq!(n, "+34612345678");
         assert_eq!(p.country, 34);
         assert_eq!(&p.prefix[..7], b"+34612\0");
-        let p = phone_prefix("+14155552671").unwrap();
+        let (_, p) = phone_number("+14155552671").unwrap();
         assert_eq!(p.country, 1);
         assert_eq!(&p.prefix[..6], b"+1415\0");
+    }
+
+    fn key(text: &str) -> [u8; 16] {
+        let limits = Limits::off();
+        limits
+            .subject(&Credential::new(text.to_owned()).unwrap(), true)
+            .address
+    }
+
+    #[test]
+    fn every_spelling_of_an_address_is_one_subject() {
+        let a = key(r#"{"email":"Ann@Example.com"}"#);
+        assert_eq!(a, key(r#"{"email":" ann@example.com "}"#));
+        assert_eq!(a, key(r#"{"name":"x","email":"ann@example.COM"}"#));
+        assert_ne!(a, key(r#"{"email":"bob@example.com"}"#));
+        let p = key(r#"{"phone":"+34612345678"}"#);
+        assert_eq!(p, key(r#"{"phone":"+34 612 345 678","name":"y"}"#));
+        assert_ne!(p, key(r#"{"phone":"+34612345679"}"#));
+        assert_eq!(key("plain text"), key("plain text"));
+        assert_ne!(key("plain text"), key("other text"));
     }
 }

@@ -8,7 +8,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -140,23 +139,17 @@ impl Scope {
 
 /// Which log: a scope and a 16-byte subject (an HMAC of an address, an IP
 /// network, a phone-number prefix; never an address itself).
-#[derive(Clone, Copy, PartialEq, Eq)]
+///
+/// Hashed with the map's keyed default hasher: IP networks and phone prefixes
+/// are neither uniform nor secret (a clever client picks its addresses), so a
+/// shortcut like the ID store's (IDs are random) would let them pile into one
+/// bucket.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LimitKey {
     /// What is counted.
     pub scope: Scope,
     /// Who it is counted for.
     pub subject: [u8; 16],
-}
-
-/// Hashes as the subject's first 8 bytes mixed with the scope: subjects are HMAC
-/// outputs or network prefixes the server derives, not values a client picks.
-impl Hash for LimitKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let mut head = [0u8; 8];
-        head.copy_from_slice(&self.subject[..8]);
-        let scope = (self.scope as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        state.write_u64(u64::from_le_bytes(head) ^ scope);
-    }
 }
 
 impl LimitKey {
@@ -221,28 +214,24 @@ pub trait LimitStore: Send + Sync + fmt::Debug {
         now: Timestamp,
     ) -> Result<Hit, BackendError>;
 
+    /// [`LimitStore::hit`] for each check (`key`, `rule`, `record`), answers in
+    /// order. Each check is atomic on its own, not the batch. The default runs
+    /// them concurrently (one round trip on a pipelining connection).
+    async fn hit_all(
+        &self,
+        checks: &[(LimitKey, Rule, bool)],
+        now: Timestamp,
+    ) -> Vec<Result<Hit, BackendError>> {
+        futures_util::future::join_all(
+            checks
+                .iter()
+                .map(|(key, rule, record)| self.hit(key, *rule, *record, now)),
+        )
+        .await
+    }
+
     /// Takes back an event recorded by [`LimitStore::hit`].
     async fn undo(&self, key: &LimitKey, receipt: Receipt) -> Result<(), BackendError>;
-}
-
-/// A hasher that takes the one `u64` that [`LimitKey`] writes.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// One key's events: (time in ms, receipt), sorted by time.
@@ -269,7 +258,7 @@ impl Log {
 /// Holds at most `capacity` keys; a full store answers `Unavailable` (the limits
 /// fail closed) until the sweeper drops logs whose events all left their window.
 pub struct MemoryLimitStore {
-    logs: DashMap<LimitKey, Log, BuildHasherDefault<KeyHasher>>,
+    logs: DashMap<LimitKey, Log>,
     capacity: usize,
     held: AtomicUsize,
     next_receipt: AtomicU64,
@@ -288,7 +277,7 @@ impl MemoryLimitStore {
     /// An empty store holding at most `capacity` keys.
     pub fn new(capacity: usize) -> Self {
         Self {
-            logs: DashMap::with_capacity_and_hasher(capacity.min(1 << 12), Default::default()),
+            logs: DashMap::with_capacity(capacity.min(1 << 12)),
             capacity,
             held: AtomicUsize::new(0),
             next_receipt: AtomicU64::new(1),
@@ -361,9 +350,11 @@ impl MemoryLimitStore {
                     dashmap::Entry::Vacant(v) => {
                         // Counted under the shard lock, as in the ID store.
                         self.held.fetch_add(1, Ordering::Relaxed);
+                        // Sized for the rule once: most logs never grow past it.
+                        let capacity = usize::try_from(rule.max).unwrap_or(1).min(16);
                         v.insert(Log {
                             window_ms,
-                            events: VecDeque::new(),
+                            events: VecDeque::with_capacity(capacity),
                         })
                     }
                 }
@@ -407,6 +398,18 @@ impl LimitStore for MemoryLimitStore {
         now: Timestamp,
     ) -> Result<Hit, BackendError> {
         self.hit_now(key, rule, record, now.as_millis())
+    }
+
+    /// In process: one after the other, with no future per check.
+    async fn hit_all(
+        &self,
+        checks: &[(LimitKey, Rule, bool)],
+        now: Timestamp,
+    ) -> Vec<Result<Hit, BackendError>> {
+        checks
+            .iter()
+            .map(|(key, rule, record)| self.hit_now(key, *rule, *record, now.as_millis()))
+            .collect()
     }
 
     async fn undo(&self, key: &LimitKey, receipt: Receipt) -> Result<(), BackendError> {

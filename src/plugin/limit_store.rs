@@ -350,11 +350,11 @@ impl MemoryLimitStore {
                     dashmap::Entry::Vacant(v) => {
                         // Counted under the shard lock, as in the ID store.
                         self.held.fetch_add(1, Ordering::Relaxed);
-                        // Sized for the rule once: most logs never grow past it.
-                        let capacity = usize::try_from(rule.max).unwrap_or(1).min(16);
+                        // Most logs hold one or two events (one person, one code):
+                        // small first, grown only by the few that are busy.
                         v.insert(Log {
                             window_ms,
-                            events: VecDeque::with_capacity(capacity),
+                            events: VecDeque::with_capacity(2),
                         })
                     }
                 }

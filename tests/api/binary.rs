@@ -123,3 +123,56 @@ async fn production_with_an_explicit_sender_starts_with_secure_cookies() {
     assert!(set.contains("Secure"), "{set}");
     assert!(r.header("strict-transport-security").is_some());
 }
+
+#[tokio::test]
+async fn each_request_is_logged_with_the_client_address_resolved_through_trusted_proxies() {
+    let mut server = Server::start(&[("OTP_TRUSTED_PROXIES", "127.0.0.1")]);
+    let r = reqwest::Client::new()
+        .get(format!("{}/health", server.base))
+        .header("x-forwarded-for", "198.51.100.23, 127.0.0.1")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+    let line = server.wait_for(|l| l.contains("finished processing request"));
+    assert!(line.contains("client_ip=198.51.100.23"), "{line}");
+    // Without the proxy trusted, the header is not believed.
+    let mut server = Server::start(&[]);
+    reqwest::Client::new()
+        .get(format!("{}/health", server.base))
+        .header("x-forwarded-for", "198.51.100.23")
+        .send()
+        .await
+        .expect("answer");
+    let line = server.wait_for(|l| l.contains("finished processing request"));
+    assert!(line.contains("client_ip=127.0.0.1"), "{line}");
+}
+
+#[tokio::test]
+async fn a_pumping_pause_is_logged_with_its_reason_and_no_number() {
+    let mut server = Server::start(&[("OTP_CREDENTIAL", "phone"), ("OTP_PUMPING_MIN_SENDS", "3")]);
+    for n in 0..3 {
+        let body = format!(r#"{{"phone":"+3465500000{n}"}}"#);
+        let r = server
+            .post("/api/otp/create", None, "application/json", body)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = server
+        .post(
+            "/api/otp/create",
+            None,
+            "application/json",
+            r#"{"phone":"+34655000009"}"#,
+        )
+        .await;
+    r.assert_error(429, "OTP:TOO_MANY_REQUESTS");
+    let line = server.wait_for(|l| l.contains("pumping_pause"));
+    for part in ["prefix=\"+34655\"", "sends=3", "verified=0", "SMS pumping"] {
+        assert!(line.contains(part), "{part} missing: {line}");
+    }
+    assert!(
+        !line.contains("34655000009"),
+        "no number in the audit line: {line}"
+    );
+}

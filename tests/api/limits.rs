@@ -368,3 +368,72 @@ async fn limits_off_let_everything_through() {
     }
     assert_eq!(app.sent_count(), 12);
 }
+
+/// A limit store that cannot be reached.
+#[derive(Debug)]
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl secure_otp_server::plugin::LimitStore for Unreachable {
+    async fn hit(
+        &self,
+        _: &secure_otp_server::plugin::limit_store::LimitKey,
+        _: secure_otp_server::plugin::limit_store::Rule,
+        _: bool,
+        _: secure_otp_server::Timestamp,
+    ) -> Result<secure_otp_server::plugin::limit_store::Hit, secure_otp_server::error::BackendError>
+    {
+        Err(secure_otp_server::error::BackendError::Unavailable(
+            "limit store down".into(),
+        ))
+    }
+
+    async fn undo(
+        &self,
+        _: &secure_otp_server::plugin::limit_store::LimitKey,
+        _: secure_otp_server::plugin::limit_store::Receipt,
+    ) -> Result<(), secure_otp_server::error::BackendError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn limits_that_cannot_be_checked_refuse_instead_of_letting_through() {
+    use std::sync::Arc;
+
+    use secure_otp_server::testing::RecordingSender;
+    use secure_otp_server::{AppState, Clock, Config, Plugins, SystemClock, router};
+
+    let config = Config::development();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut plugins = Plugins::from_config(&config, &clock).unwrap();
+    let sender = Arc::new(RecordingSender::new());
+    plugins.sender = sender.clone();
+    plugins.limits = Arc::new(Unreachable);
+    let addr = crate::helpers::serve(router(AppState::new(&config, plugins, clock))).await;
+    let client = reqwest::Client::new();
+    for (path, body, kind) in [
+        (
+            "create",
+            r#"{"email":"a@example.com"}"#.to_owned(),
+            "application/json",
+        ),
+        (
+            "verify",
+            "otp=aaaaaaaaaa".to_owned(),
+            "application/x-www-form-urlencoded",
+        ),
+        ("resend", String::new(), "text/plain"),
+    ] {
+        let r = Reply::of(
+            client
+                .post(format!("http://{addr}/api/otp/{path}"))
+                .header("content-type", kind)
+                .body(body),
+        )
+        .await;
+        r.assert_error(503, "SERVER");
+        assert!(r.header("retry-after").is_some());
+    }
+    assert!(sender.sent().is_empty(), "nothing is sent unchecked");
+}

@@ -6,7 +6,6 @@
 //! window boundary (as fixed windows allow), and the moment a budget returns is
 //! known to the millisecond (`Retry-After`). Its size is bounded by the rule's N.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
+use smallvec::SmallVec;
 
 use crate::clock::{Clock, Timestamp};
 use crate::error::BackendError;
@@ -234,21 +234,21 @@ pub trait LimitStore: Send + Sync + fmt::Debug {
     async fn undo(&self, key: &LimitKey, receipt: Receipt) -> Result<(), BackendError>;
 }
 
-/// One key's events: (time in ms, receipt), sorted by time.
+/// One key's events: (time in ms, receipt), sorted by time. Most keys hold one or
+/// two events (one person, one code), kept inline: no allocation per key.
 #[derive(Debug)]
 struct Log {
     window_ms: u64,
-    events: VecDeque<(u64, u64)>,
+    events: SmallVec<[(u64, u64); 2]>,
 }
 
 impl Log {
     fn prune(&mut self, now: u64) {
-        while self
+        let expired = self
             .events
-            .front()
-            .is_some_and(|(t, _)| t.saturating_add(self.window_ms) <= now)
-        {
-            self.events.pop_front();
+            .partition_point(|(t, _)| t.saturating_add(self.window_ms) <= now);
+        if expired > 0 {
+            self.events.drain(..expired);
         }
     }
 }
@@ -350,11 +350,9 @@ impl MemoryLimitStore {
                     dashmap::Entry::Vacant(v) => {
                         // Counted under the shard lock, as in the ID store.
                         self.held.fetch_add(1, Ordering::Relaxed);
-                        // Most logs hold one or two events (one person, one code):
-                        // small first, grown only by the few that are busy.
                         v.insert(Log {
                             window_ms,
-                            events: VecDeque::with_capacity(2),
+                            events: SmallVec::new(),
                         })
                     }
                 }

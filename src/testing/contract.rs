@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::crypto::{self, Kek, KeyId, Sealed};
-use crate::plugin::{IdStore, Kms, ListId};
+use crate::plugin::limit_store::{Hit, LimitKey, Rule, Scope};
+use crate::plugin::{IdStore, Kms, LimitStore, ListId};
 
 /// The start of the suites' time line (any fixed instant would do).
 pub const T0: Timestamp = Timestamp::from_millis(1_795_089_600_000);
@@ -162,4 +163,101 @@ pub async fn kms_contract(a: Arc<dyn Kms>, b: Arc<dyn Kms>) {
         );
     }
     a.ping().await.expect("ping");
+}
+
+/// Checks the guarantees of [`LimitStore`] on two handles of one backend (as for
+/// [`id_store_contract`]). Keys are random, so a shared backend may hold others.
+///
+/// Panics, with the broken guarantee, on the first violation.
+pub async fn limit_store_contract(a: Arc<dyn LimitStore>, b: Arc<dyn LimitStore>) {
+    let key = |scope| {
+        let mut subject = [0u8; 16];
+        rand::fill(&mut subject);
+        LimitKey { scope, subject }
+    };
+    let rule = Rule::new(3, Duration::from_secs(10));
+    let allowed = |hit: Hit| match hit {
+        Hit::Allowed { count, receipt } => Some((count, receipt)),
+        Hit::Denied { .. } => None,
+    };
+
+    // Up to the limit, from either instance; counts include the new event.
+    let k = key(Scope::SendsPerCredential);
+    for (n, store) in [&a, &b, &a].into_iter().enumerate() {
+        let (count, receipt) = allowed(
+            store
+                .hit(&k, rule, true, at(n as u64 * 1000))
+                .await
+                .expect("hit"),
+        )
+        .expect("under the limit");
+        assert_eq!(count as usize, n + 1, "the count includes the new event");
+        assert!(receipt.is_some(), "a recorded event has a receipt");
+    }
+    // At the limit: refused, nothing recorded, and the budget returns when the
+    // oldest event leaves the window (not before).
+    let refused = b.hit(&k, rule, true, at(2500)).await.expect("hit");
+    assert_eq!(
+        refused,
+        Hit::Denied {
+            retry_at: at(10_000)
+        },
+        "a fourth event in the window is refused until the first leaves"
+    );
+    assert!(matches!(
+        a.hit(&k, rule, false, at(9999)).await.expect("look"),
+        Hit::Denied { .. }
+    ));
+    let (count, _) = allowed(a.hit(&k, rule, false, at(10_000)).await.expect("look"))
+        .expect("the first event left the window");
+    assert_eq!(count, 2, "looking records nothing");
+
+    // Undo takes back exactly its event.
+    let k = key(Scope::FailuresPerCredential);
+    let (_, first) = allowed(a.hit(&k, rule, true, at(0)).await.expect("hit")).expect("allowed");
+    for _ in 0..2 {
+        assert!(allowed(a.hit(&k, rule, true, at(0)).await.expect("hit")).is_some());
+    }
+    assert!(allowed(b.hit(&k, rule, true, at(0)).await.expect("hit")).is_none());
+    b.undo(&k, first.expect("receipt")).await.expect("undo");
+    assert!(
+        allowed(a.hit(&k, rule, true, at(0)).await.expect("hit")).is_some(),
+        "room again"
+    );
+    assert!(allowed(a.hit(&k, rule, true, at(0)).await.expect("hit")).is_none());
+
+    // Scopes and subjects are separate budgets; a batch answers in order.
+    let other = LimitKey {
+        scope: Scope::CreatesPerIp,
+        subject: k.subject,
+    };
+    let answers = b
+        .hit_all(&[(other, rule, true), (k, rule, true)], at(0))
+        .await;
+    assert!(matches!(
+        answers.first(),
+        Some(Ok(Hit::Allowed { count: 1, .. }))
+    ));
+    assert!(matches!(answers.get(1), Some(Ok(Hit::Denied { .. }))));
+
+    // Concurrent callers on both instances: exactly the limit gets through.
+    let k = key(Scope::SendsGlobal);
+    let rule = Rule::new(5, Duration::from_secs(60));
+    let hits = futures_util::future::join_all((0..CALLERS).map(|i| {
+        let store = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        async move { store.hit(&k, rule, true, at(0)).await.expect("hit") }
+    }))
+    .await;
+    let through = hits
+        .into_iter()
+        .filter(|h| matches!(h, Hit::Allowed { .. }))
+        .count();
+    assert_eq!(
+        through, 5,
+        "exactly the limit among {CALLERS} concurrent callers"
+    );
 }

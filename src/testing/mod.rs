@@ -4,8 +4,8 @@
 //! * [`RecordingSender`]: a sender that keeps every code it is given, or refuses or
 //!   fails on demand ([`SendMode`]).
 //! * [`ManualClock`]: time that moves only when the test says so.
-//! * [`id_store_contract`] and [`kms_contract`]: every guarantee of the store traits,
-//!   checked on a real implementation.
+//! * [`id_store_contract`], [`kms_contract`] and [`limit_store_contract`]: every
+//!   guarantee of the store traits, checked on a real implementation.
 #![expect(
     clippy::expect_used,
     clippy::indexing_slicing,
@@ -22,7 +22,8 @@ pub use crate::clock::ManualClock;
 use crate::error::BackendError;
 use crate::plugin::{Delivery, OtpMessage, Sender};
 pub use contract::{
-    CONTRACT_RETENTION, CONTRACT_ROTATION, T0, at, id_store_contract, kms_contract, same_key,
+    CONTRACT_RETENTION, CONTRACT_ROTATION, T0, at, id_store_contract, kms_contract,
+    limit_store_contract, same_key,
 };
 
 /// What a [`RecordingSender`] does with the next messages.

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secure_otp_server::crypto::MasterKey;
-use secure_otp_server::plugin::{IdStore, Kms, MemoryIdStore, MemoryKms};
-use secure_otp_server::redis::{RedisIdStore, RedisKms};
+use secure_otp_server::plugin::{
+    IdStore, Kms, LimitStore, MemoryIdStore, MemoryKms, MemoryLimitStore,
+};
+use secure_otp_server::redis::{RedisIdStore, RedisKms, RedisLimitStore};
 use secure_otp_server::testing::{
     CONTRACT_RETENTION as RETENTION, CONTRACT_ROTATION as ROTATION, at, id_store_contract,
-    kms_contract, same_key,
+    kms_contract, limit_store_contract, same_key,
 };
 
 use crate::redis_support::Backend;
@@ -191,4 +193,33 @@ async fn after_an_outage_the_redis_kms_re_reads_the_current_key() {
         "and stored"
     );
     assert!(b.get(before, now).await.expect("get").is_none());
+}
+
+// ---------------------------------------------------------------- LimitStore
+
+#[tokio::test]
+async fn the_memory_limit_store_keeps_the_limit_store_contract() {
+    let store: Arc<dyn LimitStore> = Arc::new(MemoryLimitStore::new(10_000));
+    limit_store_contract(store.clone(), store).await;
+}
+
+fn redis_limit_stores(backend: &Backend) -> (Arc<dyn LimitStore>, Arc<dyn LimitStore>) {
+    (
+        Arc::new(RedisLimitStore::new(backend.connection())),
+        Arc::new(RedisLimitStore::new(backend.connection())),
+    )
+}
+
+#[tokio::test]
+async fn the_redis_limit_store_keeps_the_limit_store_contract() {
+    let backend = Backend::single();
+    let (a, b) = redis_limit_stores(&backend);
+    limit_store_contract(a, b).await;
+}
+
+#[tokio::test]
+async fn the_redis_cluster_limit_store_keeps_the_limit_store_contract() {
+    let backend = Backend::cluster();
+    let (a, b) = redis_limit_stores(&backend);
+    limit_store_contract(a, b).await;
 }

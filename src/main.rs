@@ -1,41 +1,67 @@
 //! The server binary: configuration, telemetry, plug-ins, serve until a signal.
 
+mod cli;
 mod custom;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::Parser;
+use cli::{Cli, Command};
 use secure_otp_server::config::Env;
 use secure_otp_server::http::serve::{ServeOptions, raise_open_file_limit, serve};
 use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
 use tracing_subscriber::EnvFilter;
 
-const HELP: &str = "\
-secure-otp-server: one-time-password HTTP service with stateless, envelope-encrypted cookie sessions
-
-Usage: secure-otp-server [--help | --version]
-
-Without arguments it serves the API on HOST:PORT (default 127.0.0.1:3000) until
-SIGTERM or Ctrl-C. Every setting comes from the environment; see sample.env and
-the README's Configuration section. ENVIRONMENT=production for real deployments.";
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    match std::env::args_os().nth(1).as_ref().and_then(|a| a.to_str()) {
-        None => {}
-        Some("-h" | "--help" | "help") => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version land here too, and exit 0.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
-        Some("-V" | "--version" | "version") => {
-            println!("secure-otp-server {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => {
-            eprintln!("secure-otp-server: unknown argument {other:?} (try --help)");
+    };
+    match cli.command {
+        None | Some(Command::Serve) => run().await,
+        Some(Command::CheckConfig) => check_config(),
+        Some(Command::Keygen { format }) => cli::keygen(format),
+        Some(Command::Healthcheck { url }) => cli::healthcheck(url).await,
+    }
+}
+
+/// `check-config`: reads the configuration and builds the plug-ins as serving
+/// would, without listening.
+fn check_config() -> ExitCode {
+    let (config, settings) = match Config::read(Env::from_process(), custom::read_settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("secure-otp-server: {e}");
             return ExitCode::from(2);
         }
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if let Err(e) = custom::plugins(&config, &settings, &clock) {
+        eprintln!("secure-otp-server: {e}");
+        return ExitCode::from(2);
     }
+    println!("configuration OK ({:?})", config.server.environment);
+    println!("listen: {}:{}", config.server.host, config.server.port);
+    println!("cookie: {}", config.cookie_name());
+    println!("plugins: {}", config.describe());
+    for warning in config.warnings() {
+        println!("warning: {warning}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Serves until a shutdown signal.
+async fn run() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

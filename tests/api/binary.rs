@@ -176,3 +176,106 @@ async fn a_pumping_pause_is_logged_with_its_reason_and_no_number() {
         "no number in the audit line: {line}"
     );
 }
+
+fn run(vars: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, String) {
+    let out = command(vars).args(args).output().expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_names_the_backends_or_every_problem() {
+    let (code, out, _) = run(&[], &["check-config"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("configuration OK"), "{out}");
+    assert!(
+        out.contains("id_store=memory") && out.contains("limits=["),
+        "{out}"
+    );
+    let (code, _, err) = run(
+        &[("PORT", "http"), ("OTP_LIMIT_CREATES_PER_IP", "many")],
+        &["check-config"],
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("PORT") && err.contains("OTP_LIMIT_CREATES_PER_IP"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[], &["no-such-command"]);
+    assert_eq!(code, Some(2), "{err}");
+}
+
+#[test]
+fn keygen_prints_keys_the_configuration_accepts() {
+    let (code, entry, _) = run(&[], &["keygen", "--format", "entry"]);
+    assert_eq!(code, Some(0));
+    let entry = entry.trim().to_owned();
+    let (code, key, _) = run(&[], &["keygen", "--format", "key"]);
+    assert_eq!(code, Some(0));
+    let key = key.trim().to_owned();
+    assert_ne!(
+        run(&[], &["keygen", "--format", "key"]).1.trim(),
+        key,
+        "fresh each time"
+    );
+    let (code, out, err) = run(
+        &[
+            ("OTP_KMS", "static"),
+            ("OTP_KEYS", &entry),
+            ("OTP_LIMIT_KEY", &key),
+        ],
+        &["check-config"],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("kms=static"), "{out}");
+    let (_, both, _) = run(&[], &["keygen"]);
+    assert_eq!(
+        both.lines().filter(|l| l.starts_with('#')).count(),
+        2,
+        "{both}"
+    );
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_when_ready_and_1_when_not() {
+    let server = Server::start(&[]);
+    let url = format!("{}/ready", server.base);
+    let out = command(&[])
+        .args(["healthcheck", "--url", &url])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The default URL follows PORT.
+    let port = server.base.rsplit(':').next().expect("port");
+    let out = command(&[("PORT", port)])
+        .arg("healthcheck")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    drop(server);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed = free.local_addr().expect("addr").port();
+    drop(free);
+    let out = command(&[])
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{closed}/ready"),
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let out = command(&[])
+        .args(["healthcheck", "--url", "https://example.com/ready"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -104,6 +104,10 @@ impl From<BackendError> for Error {
     }
 }
 
+/// The stable code of an error response, kept in its extensions for the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
 /// Seconds a client is told to wait after a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
 
@@ -216,6 +220,8 @@ impl IntoResponse for Error {
             retry_after,
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
+        // For the access log line, which sees only the response.
+        response.extensions_mut().insert(ErrorCode(self.code()));
         match self {
             Error::Unavailable(_) => {
                 response

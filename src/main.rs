@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use secure_otp_server::config::Env;
+use secure_otp_server::config::{Env, LogFormat};
 use secure_otp_server::http::serve::{ServeOptions, raise_open_file_limit, serve};
 use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
 use tracing_subscriber::EnvFilter;
@@ -62,13 +62,6 @@ fn check_config() -> ExitCode {
 
 /// Serves until a shutdown signal.
 async fn run() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
     let (config, settings) = match Config::read(Env::from_process(), custom::read_settings) {
         Ok(c) => c,
         Err(e) => {
@@ -76,6 +69,7 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logging(config.server.log_format);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
@@ -122,6 +116,23 @@ async fn run() -> ExitCode {
     serve(listener, app, options, shutdown_signal()).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Logs to stdout at `RUST_LOG`'s level (default `info`), as text or JSON lines.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+    }
 }
 
 async fn shutdown_signal() {

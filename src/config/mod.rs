@@ -29,6 +29,15 @@ pub enum Environment {
     Production,
 }
 
+/// How log lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event (default in development).
+    Text,
+    /// One JSON object per line (default in production, for log pipelines).
+    Json,
+}
+
 /// The session cookie's `SameSite` attribute (`OTP_COOKIE_SAMESITE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
@@ -82,6 +91,9 @@ pub struct ServerConfig {
     /// `X-Forwarded-For` / `Forwarded` headers name the client; from anyone else
     /// those headers are ignored and the socket peer is the client.
     pub trusted_proxies: TrustedProxies,
+    /// `LOG_FORMAT`: `text` or `json` (default `json` in production, `text` in
+    /// development); the level comes from `RUST_LOG` (default `info`).
+    pub log_format: LogFormat,
 }
 
 impl ServerConfig {
@@ -138,6 +150,15 @@ impl ServerConfig {
             http2: env.boolean("HTTP2", false),
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 8, 0, 300),
             trusted_proxies: trusted_proxies(env),
+            log_format: env.choice(
+                "LOG_FORMAT",
+                if environment == Environment::Production {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Text
+                },
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+            ),
         }
     }
 

@@ -24,6 +24,7 @@ use crate::http::client::ClientIp;
 /// Memory all bodies being read may hold at once, in KiB (16 MiB).
 pub(super) const BODY_BUDGET_KIB: u32 = 16 * 1024;
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const ALLOWED_METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, POST");
 const PREFLIGHT_MAX_AGE: HeaderValue = HeaderValue::from_static("600");
 
@@ -59,11 +60,14 @@ pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
+    let span = tracing::Span::current();
     if let Some(peer) = peer {
         let client = inner.trusted_proxies.client_ip(peer, req.headers());
-        tracing::Span::current().record("client_ip", tracing::field::display(client));
+        span.record("client_ip", tracing::field::display(client));
         req.extensions_mut().insert(ClientIp(Some(client)));
     }
+    let request_id = request_id(req.headers());
+    span.record("request_id", request_id.to_str().unwrap_or_default());
     let allowed_origin = req
         .headers()
         .get(header::ORIGIN)
@@ -89,10 +93,37 @@ pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         }
     };
     let h = res.headers_mut();
-    h.reserve(SECURE_HEADERS.len() + 5);
+    h.reserve(SECURE_HEADERS.len() + 6);
+    h.insert(X_REQUEST_ID, request_id);
     cors_headers(h, allowed_origin);
     security_headers(h, inner.production);
     res
+}
+
+/// The request's id: the client's (or the proxy's) `X-Request-Id` when it is 1 to 64
+/// characters of `A-Z a-z 0-9 . _ -` (anything else could forge log lines or
+/// bloat them), else 16 random bytes in hex.
+fn request_id(h: &HeaderMap) -> HeaderValue {
+    let sane = |v: &&HeaderValue| {
+        let b = v.as_bytes();
+        (1..=64).contains(&b.len())
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    };
+    if let Some(v) = h.get(X_REQUEST_ID).filter(sane) {
+        return v.clone();
+    }
+    let mut raw = [0u8; 16];
+    rand::fill(&mut raw);
+    let mut text = [0u8; 32];
+    for (pair, byte) in text.chunks_exact_mut(2).zip(raw) {
+        let hex = b"0123456789abcdef";
+        if let [hi, lo] = pair {
+            *hi = hex.get(usize::from(byte >> 4)).copied().unwrap_or(b'0');
+            *lo = hex.get(usize::from(byte & 15)).copied().unwrap_or(b'0');
+        }
+    }
+    HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// Whether a request comes from another site's page: its `Origin` is not this
@@ -181,10 +212,11 @@ fn cors_headers(h: &mut HeaderMap, allowed_origin: Option<HeaderValue>) {
             header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
             HeaderValue::from_static("true"),
         );
-        // Lets a frontend on another origin read how long to wait after a 429 / 503.
+        // Lets a frontend on another origin read how long to wait after a 429 / 503,
+        // and the id to quote in a support request.
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Retry-After"),
+            HeaderValue::from_static("Retry-After, X-Request-Id"),
         );
     }
 }

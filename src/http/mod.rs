@@ -23,11 +23,11 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get, post};
 use serde::Serialize;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::TraceLayer;
 use tracing::Level;
 
 use crate::clock::Clock;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::limit::Limits;
 use crate::otp::{CookieUpdate, OtpService, Outcome, SessionState};
 use crate::plugin::{CredentialSchema, FinalAction, IdStore, Kms, Locale, Plugins};
@@ -114,21 +114,57 @@ where
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_request(())
+                .on_response(AccessLog),
         )
         .with_state(state)
 }
 
-/// The span every request's log lines carry; `client_ip` is filled in by the edge
-/// middleware once the address is resolved through the trusted proxies.
+/// The span every request's log lines carry. `client_ip` and `request_id` are filled
+/// in by the edge middleware; probes (`/health`, `/ready`) get a debug span, so
+/// their access lines stay out of an `info` log.
 fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
-    tracing::info_span!(
-        "request",
-        method = %req.method(),
-        uri = %req.uri().path(),
-        version = ?req.version(),
-        client_ip = tracing::field::Empty,
-    )
+    let path = req.uri().path();
+    if matches!(path, "/health" | "/ready") {
+        tracing::debug_span!(
+            "request",
+            method = %req.method(),
+            uri = %path,
+            client_ip = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        )
+    } else {
+        tracing::info_span!(
+            "request",
+            method = %req.method(),
+            uri = %path,
+            client_ip = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        )
+    }
+}
+
+/// One access line per request: status, error code, duration (with the span's
+/// method, path, client address and request id); at the span's level.
+#[derive(Debug, Clone, Copy)]
+struct AccessLog;
+
+impl<B> tower_http::trace::OnResponse<B> for AccessLog {
+    fn on_response(
+        self,
+        response: &axum::http::Response<B>,
+        latency: std::time::Duration,
+        span: &tracing::Span,
+    ) {
+        let status = response.status().as_u16();
+        let error = response.extensions().get::<ErrorCode>().map(|c| c.0);
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        if span.metadata().is_some_and(|m| *m.level() == Level::DEBUG) {
+            tracing::debug!(status, error, duration_us = micros, "request");
+        } else {
+            tracing::info!(status, error, duration_us = micros, "request");
+        }
+    }
 }
 
 /// The session-state body of create and resend (ISO-8601; `expires` truncated,

@@ -129,10 +129,14 @@ impl OtpService {
         let budget = self.send_budget;
         let token = token.clone();
         let locale = locale.clone();
-        tokio::spawn(async move {
-            // The outcome is logged inside; nobody is waiting for it.
+        // The outcome is logged inside (under the request's span); nobody waits for it.
+        let send = async move {
             let _ = deliver(&*sender, budget, &token, &locale, now).await;
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(
+            send,
+            tracing::Span::current(),
+        ));
         Ok(Delivery::Sent)
     }
 

@@ -126,25 +126,21 @@ async fn production_with_an_explicit_sender_starts_with_secure_cookies() {
 
 #[tokio::test]
 async fn each_request_is_logged_with_the_client_address_resolved_through_trusted_proxies() {
+    let post = |base: &str| {
+        reqwest::Client::new()
+            .post(format!("{base}/api/otp/verify"))
+            .header("x-forwarded-for", "198.51.100.23, 127.0.0.1")
+            .send()
+    };
     let mut server = Server::start(&[("OTP_TRUSTED_PROXIES", "127.0.0.1")]);
-    let r = reqwest::Client::new()
-        .get(format!("{}/health", server.base))
-        .header("x-forwarded-for", "198.51.100.23, 127.0.0.1")
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(r.status(), 200);
-    let line = server.wait_for(|l| l.contains("finished processing request"));
+    assert_eq!(post(&server.base).await.expect("answer").status(), 400);
+    let line = server.wait_for(|l| l.contains("status=400"));
     assert!(line.contains("client_ip=198.51.100.23"), "{line}");
+    assert!(line.contains("error=\"OTP:INVALID_FORMAT\""), "{line}");
     // Without the proxy trusted, the header is not believed.
     let mut server = Server::start(&[]);
-    reqwest::Client::new()
-        .get(format!("{}/health", server.base))
-        .header("x-forwarded-for", "198.51.100.23")
-        .send()
-        .await
-        .expect("answer");
-    let line = server.wait_for(|l| l.contains("finished processing request"));
+    post(&server.base).await.expect("answer");
+    let line = server.wait_for(|l| l.contains("status=400"));
     assert!(line.contains("client_ip=127.0.0.1"), "{line}");
 }
 
@@ -278,4 +274,64 @@ async fn healthcheck_exits_0_when_ready_and_1_when_not() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
+    let mut server = Server::start(&[("LOG_FORMAT", "json")]);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/api/otp/create", server.base))
+        .header("content-type", "application/json")
+        .header("x-request-id", "req-42.a_b")
+        .body(r#"{"email":"json@example.com"}"#)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "req-42.a_b",
+        "a sane id is echoed"
+    );
+    // The code is sent during the request, so its line comes before the access line.
+    let sender = server.wait_for(|l| l.contains("otp-sender"));
+    let access = server.wait_for(|l| l.contains("\"message\":\"request\""));
+    for line in [&access, &sender] {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert_eq!(v["span"]["request_id"], "req-42.a_b", "{line}");
+        assert_eq!(v["span"]["client_ip"], "127.0.0.1", "{line}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&access).expect("JSON");
+    assert_eq!(v["fields"]["status"], 200, "{access}");
+    assert!(v["fields"]["duration_us"].is_u64(), "{access}");
+    // A forged id (spaces, quotes, too long) is replaced by a fresh one.
+    for bad in ["a b", "\"x\"", &"x".repeat(65)] {
+        let r = client
+            .post(format!("{}/api/otp/verify", server.base))
+            .header("x-request-id", bad)
+            .send()
+            .await
+            .expect("answer");
+        let id = r.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        let line = server.wait_for(|l| l.contains("\"message\":\"request\""));
+        assert!(line.contains(&id), "{line}");
+        assert!(line.contains("\"error\":\"OTP:INVALID_FORMAT\""), "{line}");
+    }
+    // Probes stay out of an info log.
+    client
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .expect("answer");
+    let lines = server.stop();
+    assert!(
+        !lines.iter().any(|l| l.contains("/health")),
+        "a probe was logged at info: {lines:?}"
+    );
 }

@@ -1,13 +1,12 @@
-//! The development sender: codes on stdout.
-
-use std::io::Write as _;
+//! The development sender: codes in the log.
 
 use async_trait::async_trait;
 
 use crate::error::BackendError;
 use crate::plugin::sender::{Delivery, OtpMessage, Sender};
 
-/// Development sender: writes `credential=<credential> otp=<code> expires=<iso>` to stdout.
+/// Development sender: logs `otp-sender credential=<credential> otp=<code> expires=<iso>`
+/// at `info`, through the same log stream (text or JSON) as everything else.
 ///
 /// This is the only place a code or a full credential is printed; the server refuses
 /// it in production unless `OTP_SENDER=log` is set explicitly.
@@ -17,16 +16,12 @@ pub struct LogSender;
 #[async_trait]
 impl Sender for LogSender {
     async fn send(&self, m: &OtpMessage<'_>) -> Result<Delivery, BackendError> {
-        let line = format!(
-            "otp-sender: credential={} otp={} expires={}\n",
-            m.credential.as_str(),
-            m.code.expose(),
-            m.expires.to_iso8601()
+        tracing::info!(
+            credential = %m.credential.as_str(),
+            otp = %m.code.expose(),
+            expires = %m.expires.to_iso8601(),
+            "otp-sender"
         );
-        let mut out = std::io::stdout().lock();
-        out.write_all(line.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(|e| BackendError::Internal(format!("log sender: {e}")))?;
         Ok(Delivery::Sent)
     }
 }

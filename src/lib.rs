@@ -20,6 +20,7 @@
 //!   `redis` (ID store and KMS for several instances), `smtp` (e-mail and its
 //!   templates), `webhook` (SMS, WhatsApp and voice gateways).
 //! * [`http`]: the axum adapter; [`router`] returns a `Router` a host app can nest.
+//! * [`telemetry`]: Prometheus metrics and audit events.
 //! * [`clock`]: time as a value; flows take `now`.
 //! * [`error`]: the one client-facing [`Error`] with its stable codes.
 //!
@@ -41,6 +42,7 @@ pub mod redis;
 pub mod settings;
 #[cfg(feature = "smtp")]
 pub mod smtp;
+pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
 #[cfg(feature = "webhook")]

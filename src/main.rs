@@ -10,6 +10,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use secure_otp_server::config::{Env, LogFormat};
 use secure_otp_server::http::serve::{ServeOptions, raise_open_file_limit, serve};
+use secure_otp_server::telemetry::exporter::Exporter;
 use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
 use tracing_subscriber::EnvFilter;
 
@@ -53,6 +54,10 @@ fn check_config() -> ExitCode {
     println!("configuration OK ({:?})", config.server.environment);
     println!("listen: {}:{}", config.server.host, config.server.port);
     println!("cookie: {}", config.cookie_name());
+    match config.server.metrics_addr {
+        Some(addr) => println!("metrics: http://{addr}/metrics"),
+        None => println!("metrics: off (METRICS_ADDR unset)"),
+    }
     println!("plugins: {}", config.describe());
     for warning in config.warnings() {
         println!("warning: {warning}");
@@ -85,8 +90,9 @@ async fn run() -> ExitCode {
         Ok(limit) => tracing::info!(open_files = limit, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
-    let app = router::<()>(AppState::new(&config, plugins, clock));
     let server = &config.server;
+    let ids = Arc::clone(&plugins.ids);
+    let app = router::<()>(AppState::new(&config, plugins, clock));
     let listener = match tokio::net::TcpListener::bind((server.host, server.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -107,6 +113,11 @@ async fn run() -> ExitCode {
         ),
         Err(e) => tracing::warn!(error = %e, "listening on an unknown address"),
     }
+    if let Some(addr) = server.metrics_addr
+        && let Err(code) = serve_metrics(addr, ids).await
+    {
+        return code;
+    }
     let options = ServeOptions {
         header_timeout: server.header_timeout,
         max_connections: server.max_connections,
@@ -116,6 +127,32 @@ async fn run() -> ExitCode {
     serve(listener, app, options, shutdown_signal()).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Installs the Prometheus recorder and serves `GET /metrics` on `addr` until the
+/// process ends.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    ids: Arc<dyn secure_otp_server::plugin::IdStore>,
+) -> Result<(), ExitCode> {
+    let exporter = Exporter::install(ids).map_err(|e| {
+        eprintln!("secure-otp-server: {e}");
+        ExitCode::from(1)
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        eprintln!("secure-otp-server: cannot listen on METRICS_ADDR {addr}: {e}");
+        ExitCode::from(1)
+    })?;
+    match listener.local_addr() {
+        Ok(bound) => tracing::info!("metrics on http://{bound}/metrics"),
+        Err(e) => tracing::warn!(error = %e, "metrics on an unknown address"),
+    }
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, exporter.router()).await {
+            tracing::warn!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok(())
 }
 
 /// Logs to stdout at `RUST_LOG`'s level (default `info`), as text or JSON lines.

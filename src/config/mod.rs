@@ -94,6 +94,10 @@ pub struct ServerConfig {
     /// `LOG_FORMAT`: `text` or `json` (default `json` in production, `text` in
     /// development); the level comes from `RUST_LOG` (default `info`).
     pub log_format: LogFormat,
+    /// `METRICS_ADDR` (default unset: no metrics): the `host:port` of a separate
+    /// listener serving Prometheus metrics on `GET /metrics`, so they are not
+    /// reachable through the API's address.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl ServerConfig {
@@ -135,9 +139,12 @@ impl ServerConfig {
                  and the frontend's origin in CORS_ORIGIN",
             );
         }
+        let port = env.number("PORT", 3000u16, 0, u16::MAX);
+        let metrics_addr = metrics_addr(env, host, port);
         Self {
             host,
-            port: env.number("PORT", 3000u16, 0, u16::MAX),
+            port,
+            metrics_addr,
             environment,
             cors_origins,
             cookie_secure,
@@ -180,6 +187,30 @@ impl ServerConfig {
                 format!("{PRODUCTION_COOKIE_PREFIX}{}", self.cookie_base_name)
             }
             Environment::Development => self.cookie_base_name.clone(),
+        }
+    }
+}
+
+/// `METRICS_ADDR`: a socket address other than the API's.
+fn metrics_addr(env: &mut Env, host: IpAddr, port: u16) -> Option<std::net::SocketAddr> {
+    let raw = env.get("METRICS_ADDR")?.to_owned();
+    match raw.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.port() != 0 && addr.port() == port && addr.ip() == host => {
+            env.fail(
+                "METRICS_ADDR",
+                &raw,
+                "is the API's own address: metrics need a listener of their own",
+            );
+            None
+        }
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            env.fail(
+                "METRICS_ADDR",
+                &raw,
+                "expected host:port, such as 127.0.0.1:9100 or [::1]:9100",
+            );
+            None
         }
     }
 }

@@ -145,6 +145,18 @@ fn aad(header: &[u8], cookie_name: &str) -> Vec<u8> {
     aad
 }
 
+/// HMAC-SHA256 under a 32-byte key (the limit counters' keys, the audit hashes).
+///
+/// HMAC pads a short key with zeros to the block size: the same MAC as the 32-byte
+/// key, through the constructor that cannot fail.
+pub fn keyed_mac(key: &[u8; 32]) -> hmac::Hmac<sha2::Sha256> {
+    let mut block = [0u8; 64];
+    for (b, k) in block.iter_mut().zip(key) {
+        *b = *k;
+    }
+    <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new(&block.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::error::Error;
 use crate::http::AppState;
 use crate::http::client::ClientIp;
+use crate::telemetry::metric;
 
 /// Memory all bodies being read may hold at once, in KiB (16 MiB).
 pub(super) const BODY_BUDGET_KIB: u32 = 16 * 1024;
@@ -56,6 +57,8 @@ const fn secure(name: &'static str, value: &'static str) -> (HeaderName, HeaderV
 /// response then gets its CORS and security headers.
 pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let inner = &state.0;
+    let started = crate::clock::monotonic_now();
+    let route = metric::route(req.uri().path());
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -97,6 +100,11 @@ pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: 
     h.insert(X_REQUEST_ID, request_id);
     cors_headers(h, allowed_origin);
     security_headers(h, inner.production);
+    metric::http_request(
+        route,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     res
 }
 

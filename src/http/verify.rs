@@ -10,6 +10,8 @@ use crate::http::client::ClientIp;
 use crate::http::{AppState, body};
 use crate::otp::CookieUpdate;
 use crate::plugin::Verified;
+use crate::telemetry::audit::Event;
+use crate::telemetry::metric;
 
 /// Checks the code's format first (before the cookie, as the original does), then
 /// runs the verify flow; on success runs the final action once and clears the cookie.
@@ -37,10 +39,17 @@ pub(super) async fn handler(
         Ok(credential) => credential,
         Err(e) => return app.with_cookie(e.into_response(), &outcome.cookie, had_cookie),
     };
+    let audited = credential.clone();
     let verified = Verified::new(credential, client_ip, headers);
     let response = match app.final_action.run(verified).await {
         Ok(response) => response,
-        Err(e) => Error::from(e).into_response(),
+        Err(e) => {
+            metric::final_action_failed();
+            app.service
+                .audit()
+                .record(Event::FinalActionFailed, Some(&audited));
+            Error::from(e).into_response()
+        }
     };
     app.with_cookie(response, &CookieUpdate::Clear, had_cookie)
 }

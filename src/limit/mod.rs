@@ -13,13 +13,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::clock::Timestamp;
+use crate::crypto::keyed_mac;
 use crate::error::Error;
 use crate::plugin::Credential;
 use crate::plugin::limit_store::{Hit, LimitKey, LimitStore, Receipt, Rule, Scope};
+use crate::telemetry::audit::{Audit, Event};
+use crate::telemetry::metric;
 pub use settings::{LimitPolicy, Pumping};
 
 /// How long a suspected SMS-pumping prefix stays paused, and the window its
@@ -60,6 +63,7 @@ pub struct Limits {
     policy: Arc<LimitPolicy>,
     store: Arc<dyn LimitStore>,
     mac: Hmac<Sha256>,
+    audit: Audit,
 }
 
 impl fmt::Debug for Limits {
@@ -76,17 +80,11 @@ impl Limits {
     /// An engine counting in `store`, hiding addresses under `key` (every instance
     /// sharing `store` must use the same key).
     pub fn new(policy: LimitPolicy, store: Arc<dyn LimitStore>, key: &[u8; 32]) -> Self {
-        // HMAC pads a short key with zeros to the block size: the same MAC as the
-        // 32-byte key, through the constructor that cannot fail.
-        let mut block = [0u8; 64];
-        for (b, k) in block.iter_mut().zip(key) {
-            *b = *k;
-        }
-        let mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
         Self {
             policy: Arc::new(policy),
             store,
-            mac,
+            mac: keyed_mac(key),
+            audit: Audit::new(key),
         }
     }
 
@@ -95,8 +93,20 @@ impl Limits {
         Self::new(
             LimitPolicy::off(),
             Arc::new(crate::plugin::MemoryLimitStore::new(0)),
-            &[0u8; 32],
+            &rand::random(),
         )
+    }
+
+    /// The audit trail, hashing addresses under a key derived from this engine's.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// Counts and audits a refusal by the limit `scope`.
+    fn refused(&self, scope: Scope, credential: Option<&Credential>) {
+        let limit = scope.name();
+        metric::limit_hit(limit);
+        self.audit.record(Event::LimitHit { limit }, credential);
     }
 
     /// The policy.
@@ -125,7 +135,10 @@ impl Limits {
         };
         match self.store.hit(&key, rule, true, now).await? {
             Hit::Allowed { .. } => Ok(()),
-            Hit::Denied { retry_at } => Err(Error::too_many_requests(retry_at, now)),
+            Hit::Denied { retry_at } => {
+                self.refused(scope, None);
+                Err(Error::too_many_requests(retry_at, now))
+            }
         }
     }
 
@@ -156,6 +169,12 @@ impl Limits {
         if let (Some(countries), Some(phone)) = (&p.phone_countries, &subject.phone)
             && !countries.contains(&phone.country)
         {
+            self.audit.record(
+                Event::LimitHit {
+                    limit: "phone:country",
+                },
+                Some(credential),
+            );
             return Err(Error::UnsupportedCountry);
         }
         let by_address = |scope| LimitKey {
@@ -200,7 +219,7 @@ impl Limits {
             push(by_prefix(Scope::PrefixVerified), Some(tally), false);
             Some((pumping, by_prefix(Scope::PrefixPaused)))
         });
-        let (admission, counts) = self.run(&checks, now).await?;
+        let (admission, counts) = self.run(&checks, credential, now).await?;
         if let Some((pumping, pause_key)) = pumping {
             // The last two checks are the hour's sends (this one included) and verifications.
             let sent = counts.len().checked_sub(2).and_then(|i| counts.get(i));
@@ -221,6 +240,7 @@ impl Limits {
                     verified,
                     "sends to a phone-number prefix paused for an hour: too few of its codes are verified (suspected SMS pumping)"
                 );
+                self.refused(Scope::PrefixPaused, Some(credential));
                 let retry_at = match paused {
                     Hit::Denied { retry_at } => retry_at,
                     Hit::Allowed { .. } => now.plus(PUMPING_WINDOW),
@@ -251,7 +271,10 @@ impl Limits {
             Hit::Allowed { receipt, .. } => Ok(Admission(
                 receipt.map(|r| vec![(key, r)]).unwrap_or_default(),
             )),
-            Hit::Denied { retry_at } => Err(Error::too_many_requests(retry_at, now)),
+            Hit::Denied { retry_at } => {
+                self.refused(Scope::FailuresPerCredential, Some(credential));
+                Err(Error::too_many_requests(retry_at, now))
+            }
         }
     }
 
@@ -289,6 +312,7 @@ impl Limits {
     async fn run(
         &self,
         checks: &[(LimitKey, Rule, bool)],
+        credential: &Credential,
         now: Timestamp,
     ) -> Result<(Admission, Vec<u32>), Error> {
         let hits = self.store.hit_all(checks, now).await;
@@ -304,6 +328,7 @@ impl Limits {
                     }
                 }
                 Ok(Hit::Denied { retry_at }) => {
+                    self.refused(key.scope, Some(credential));
                     refusal = Some(match refusal {
                         Some(Error::TooManyRequests { retry_at: r, .. }) => {
                             Error::too_many_requests(r.max(retry_at), now)
@@ -350,6 +375,16 @@ impl Limits {
             subject.phone = Some(prefix);
         }
         subject
+    }
+}
+
+/// The canonical form of `credential`'s address (what its limits count and its
+/// audit hash is taken of): the e-mail trimmed and lower-cased, the phone in E.164,
+/// else the credential's whole text.
+pub(crate) fn canonical_text(credential: &Credential) -> std::borrow::Cow<'_, str> {
+    match canonical(credential) {
+        Canonical::Email(a) | Canonical::Phone(a, _) => a.into(),
+        Canonical::Other => credential.as_str().into(),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::otp::session::Opened;
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{OtpService, Outcome, SessionState};
 use crate::plugin::{Credential, Delivery, Locale};
+use crate::telemetry::audit::Event;
 
 impl OtpService {
     /// Sends a code to `credential`, in the cookie's session when it has one.
@@ -76,7 +77,7 @@ impl OtpService {
                 return Outcome::keep(e.into());
             }
         };
-        let failed = match self.deliver(&token, locale, now).await {
+        let failed = match self.deliver(&token, locale, false, now).await {
             Ok(Delivery::Sent) => None,
             Ok(Delivery::Rejected) => Some(Error::CredentialInvalid),
             Err(e) => Some(e),
@@ -87,6 +88,9 @@ impl OtpService {
             }
             return Outcome::keep(e);
         }
+        self.limits
+            .audit()
+            .record(Event::SessionCreated, Some(&token.credential));
         let state = SessionState::of(&token);
         let list = TokenList {
             id,
@@ -134,7 +138,7 @@ impl OtpService {
         }
         let token = Token::new(credential, self.generator.generate(), now, &self.policy);
         // The ID is already spent: on failure the unchanged list goes back under the new ID.
-        let result = match self.deliver(&token, locale, now).await {
+        let result = match self.deliver(&token, locale, false, now).await {
             Ok(Delivery::Sent) => {
                 let state = SessionState::of(&token);
                 list.tokens.push(token);

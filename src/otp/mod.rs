@@ -136,6 +136,11 @@ impl OtpService {
         self
     }
 
+    /// The audit trail (for what happens around the flows, like the final action).
+    pub fn audit(&self) -> &crate::telemetry::Audit {
+        self.limits.audit()
+    }
+
     /// The code format of the generator (what verify accepts).
     pub fn code_format(&self) -> &crate::plugin::CodeFormat {
         self.generator.format()

@@ -69,7 +69,7 @@ impl OtpService {
         let previous = token.clone();
         token.otp = Some(self.generator.generate());
         token.expires = expires;
-        let result = match self.deliver(&token, locale, now).await {
+        let result = match self.deliver(&token, locale, true, now).await {
             Ok(Delivery::Sent) => {
                 token.resent = true;
                 token.resend_block = (!self.policy.only_one_resend

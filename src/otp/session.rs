@@ -10,6 +10,8 @@ use crate::error::{BackendError, Error};
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{CookieUpdate, OtpService, Outcome};
 use crate::plugin::{Delivery, ListId, Locale, OtpMessage, Sender};
+use crate::telemetry::audit::{Audit, Event};
+use crate::telemetry::metric;
 
 /// What a cookie turned out to hold.
 pub(super) enum Opened {
@@ -120,18 +122,32 @@ impl OtpService {
         &self,
         token: &Token,
         locale: &Locale,
+        resent: bool,
         now: Timestamp,
     ) -> Result<Delivery, Error> {
+        let send = Send {
+            sender: &*self.sender,
+            budget: self.send_budget,
+            audit: self.limits.audit(),
+            resent,
+        };
         if !self.limits.policy().hide_undeliverable {
-            return deliver(&*self.sender, self.send_budget, token, locale, now).await;
+            return send.deliver(token, locale, now).await;
         }
         let sender = Arc::clone(&self.sender);
         let budget = self.send_budget;
+        let audit = self.limits.audit().clone();
         let token = token.clone();
         let locale = locale.clone();
         // The outcome is logged inside (under the request's span); nobody waits for it.
         let send = async move {
-            let _ = deliver(&*sender, budget, &token, &locale, now).await;
+            let send = Send {
+                sender: &*sender,
+                budget,
+                audit: &audit,
+                resent,
+            };
+            let _ = send.deliver(&token, &locale, now).await;
         };
         tokio::spawn(tracing::Instrument::instrument(
             send,
@@ -152,6 +168,48 @@ impl OtpService {
             Ok(cookie) => Outcome { cookie, result },
             Err(e) => Outcome::clear(e),
         }
+    }
+}
+
+/// One send: the sender, its time budget, and where its outcome is recorded.
+struct Send<'a> {
+    sender: &'a dyn Sender,
+    budget: Duration,
+    audit: &'a Audit,
+    resent: bool,
+}
+
+impl Send<'_> {
+    /// Sends `token`'s code within the budget, and counts and audits the outcome.
+    async fn deliver(
+        &self,
+        token: &Token,
+        locale: &Locale,
+        now: Timestamp,
+    ) -> Result<Delivery, Error> {
+        let delivery = deliver(self.sender, self.budget, token, locale, now).await;
+        let (event, outcome) = match &delivery {
+            Ok(Delivery::Sent) => (
+                Event::CodeSent {
+                    resent: self.resent,
+                },
+                "sent",
+            ),
+            Ok(Delivery::Rejected) => (
+                Event::SendFailed {
+                    outcome: "rejected",
+                },
+                "rejected",
+            ),
+            Err(_) => (Event::SendFailed { outcome: "failed" }, "failed"),
+        };
+        let channel = token
+            .credential
+            .contact()
+            .map_or("other", |c| c.channel().as_str());
+        metric::code_sent(channel, outcome);
+        self.audit.record(event, Some(&token.credential));
+        delivery
     }
 }
 

@@ -7,6 +7,8 @@ use crate::error::Error;
 use crate::limit::Request;
 use crate::otp::{CookieUpdate, OtpService, Outcome};
 use crate::plugin::{Credential, OtpCode};
+use crate::telemetry::audit::Event;
+use crate::telemetry::metric;
 
 /// Remaining validity under which a temporary block becomes a permanent one.
 const MIN_USEFUL_VALIDITY_MS: u64 = 1000;
@@ -42,6 +44,12 @@ impl OtpService {
             return Outcome::clear(Error::InvalidCookie);
         };
         if current.is_blocked() || current.otp_block.is_some_and(|ob| now < ob) {
+            self.limits.audit().record(
+                Event::Blocked {
+                    reason: "not_allowed",
+                },
+                Some(&current.credential),
+            );
             return Outcome::keep(Error::VerificationNotAllowed);
         }
         // Consume the single-use ID before comparing: of N concurrent requests with
@@ -70,6 +78,10 @@ impl OtpService {
                 tracing::warn!(error = %e, "could not retire a verified session's list id");
             }
             self.limits.verified(&token.credential, guess, now).await;
+            metric::verified();
+            self.limits
+                .audit()
+                .record(Event::Verified, Some(&token.credential));
             return Outcome {
                 cookie: CookieUpdate::Clear,
                 result: Ok(token.credential.clone()),
@@ -95,6 +107,18 @@ impl OtpService {
         } else {
             Error::Incorrect { otp_block: None }
         };
+        if let Some(token) = list.tokens.last() {
+            let blocked = token.is_blocked();
+            metric::failed(blocked);
+            let event = if blocked {
+                Event::Blocked { reason: "attempts" }
+            } else {
+                Event::VerifyFailed {
+                    attempts_left: u32::from(token.attempts),
+                }
+            };
+            self.limits.audit().record(event, Some(&token.credential));
+        }
         self.sealed(&list, now, Err(error)).await
     }
 }

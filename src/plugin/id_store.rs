@@ -93,6 +93,12 @@ pub trait IdStore: Send + Sync + fmt::Debug {
     async fn ping(&self) -> Result<(), BackendError> {
         Ok(())
     }
+
+    /// How many IDs the store holds, if it can tell cheaply (the in-memory store;
+    /// for the `otp_live_sessions` metric).
+    fn live(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// The hasher of the in-memory map: a list ID's random head as is.
@@ -226,6 +232,10 @@ impl MemoryIdStore {
 
 #[async_trait]
 impl IdStore for MemoryIdStore {
+    fn live(&self) -> Option<usize> {
+        Some(self.len())
+    }
+
     async fn issue(&self, expires: Timestamp, _now: Timestamp) -> Result<ListId, BackendError> {
         self.insert_new(expires)
     }

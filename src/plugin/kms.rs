@@ -117,6 +117,7 @@ impl Kms for MemoryKms {
             retire_at: None,
         };
         tracing::info!(key_id = %entry.id, "created a new key-encryption key");
+        crate::telemetry::metric::kek_rotated("memory");
         let out = (entry.id, Arc::clone(&entry.kek));
         keys.push(entry);
         Ok(out)

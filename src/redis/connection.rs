@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 
 use super::settings::{RedisConfig, RedisTarget};
 use crate::error::BackendError;
+use crate::telemetry::metric;
 
 /// A handle on Redis shared by every backend of the process; cheap to clone.
 ///
@@ -31,6 +32,8 @@ pub struct RedisConnection {
     prefix: Arc<str>,
     /// Bumped on every failed command, shared by all clones: see [`Self::epoch`].
     failures: Arc<AtomicU64>,
+    /// Which backend uses this clone (the `component` label of failures).
+    component: &'static str,
 }
 
 #[derive(Clone)]
@@ -147,7 +150,17 @@ impl RedisConnection {
             timeout,
             prefix: Arc::from(config.key_prefix.as_str()),
             failures: Arc::new(AtomicU64::new(0)),
+            component: "redis",
         })
+    }
+
+    /// This connection, with its failures counted under `component` (`id_store`,
+    /// `kms`, `limits`).
+    pub fn for_component(&self, component: &'static str) -> Self {
+        Self {
+            component,
+            ..self.clone()
+        }
     }
 
     /// Whether this is a cluster connection.
@@ -227,6 +240,13 @@ impl RedisConnection {
             });
         if matches!(result, Err(BackendError::Unavailable(_))) {
             self.failures.fetch_add(1, Ordering::AcqRel);
+        }
+        if result.is_err() {
+            let backend = match self.handle {
+                Handle::Single(_) => "redis",
+                Handle::Cluster(_) => "redis-cluster",
+            };
+            metric::backend_error(backend, self.component);
         }
         result
     }

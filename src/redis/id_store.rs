@@ -70,7 +70,7 @@ impl RedisIdStore {
     /// A store on `redis`.
     pub fn new(redis: RedisConnection) -> Self {
         Self {
-            redis,
+            redis: redis.for_component("id_store"),
             replace: Script::new(REPLACE),
         }
     }

@@ -102,7 +102,7 @@ impl RedisKms {
             return None;
         }
         Some(Self {
-            redis,
+            redis: redis.for_component("kms"),
             masters,
             rotation,
             retention,
@@ -266,6 +266,7 @@ impl Kms for RedisKms {
             .ok_or_else(|| BackendError::Internal("the current-key pointer is malformed".into()))?;
         let kek = if cur_id == id {
             tracing::info!(key_id = %id, "created a new key-encryption key");
+            crate::telemetry::metric::kek_rotated("redis");
             let kek = Arc::new(kek);
             self.remember(id, &kek, now, now);
             kek

@@ -55,7 +55,7 @@ impl RedisLimitStore {
     /// A store on `redis`.
     pub fn new(redis: RedisConnection) -> Self {
         Self {
-            redis,
+            redis: redis.for_component("limits"),
             hit: Script::new(HIT),
         }
     }

@@ -31,4 +31,5 @@ mod replay_and_concurrency;
 mod resend;
 mod smoke;
 mod tampering;
+mod telemetry;
 mod verify;

@@ -1,0 +1,233 @@
+//! Every metric the service records, in one place: its name (prefixed `otp_`),
+//! help text and labels. Recording goes through the `metrics` facade: a no-op
+//! until a recorder is installed (the binary installs the Prometheus one when
+//! `METRICS_ADDR` is set; an embedding app may install its own).
+//!
+//! Label values are `&'static str` from small fixed sets (routes, status codes,
+//! channels, limits), so a client cannot grow the number of series.
+//!
+//! Nothing is recorded until [`enable`] is called (the exporter calls it): a
+//! metric call with labels builds its key even for the no-op recorder, and the
+//! hot path should not pay for metrics nobody reads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
+
+/// HTTP requests, by `route` and `status`.
+pub const HTTP_REQUESTS: &str = "otp_http_requests_total";
+/// Time from the request's arrival to its answer, by `route`.
+pub const HTTP_DURATION: &str = "otp_http_request_duration_seconds";
+/// Codes generated (a new session, a credential added to one, a resend).
+pub const CODES_CREATED: &str = "otp_codes_created_total";
+/// Codes handed to a sender, by `channel` and `outcome` (`sent`, `rejected`, `failed`).
+pub const CODES_SENT: &str = "otp_codes_sent_total";
+/// Sessions verified with the right code.
+pub const CODES_VERIFIED: &str = "otp_codes_verified_total";
+/// Wrong codes.
+pub const CODES_FAILED: &str = "otp_codes_failed_total";
+/// Codes blocked for good (their attempts used up).
+pub const CODES_BLOCKED: &str = "otp_codes_blocked_total";
+/// Requests refused by an abuse limit, by `limit`.
+pub const LIMIT_HITS: &str = "otp_limit_hits_total";
+/// Failed backend calls, by `backend` (`redis`, `redis-cluster`) and `component`
+/// (`id_store`, `kms`, `limits`).
+pub const BACKEND_ERRORS: &str = "otp_backend_errors_total";
+/// Key-encryption keys created (start-up and rotations), by `backend`.
+pub const KEK_ROTATIONS: &str = "otp_kek_rotations_total";
+/// Final actions that failed after a right code, by `action`.
+pub const FINAL_ACTION_FAILURES: &str = "otp_final_action_failures_total";
+/// Live sessions (unexpired single-use IDs) in the in-memory ID store.
+pub const LIVE_SESSIONS: &str = "otp_live_sessions";
+/// Always 1, labelled with the `version`.
+pub const BUILD_INFO: &str = "otp_build_info";
+
+/// Whether metrics are recorded (see [`enable`]).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Starts recording: call it after installing a `metrics` recorder (the
+/// Prometheus [`exporter`](super::exporter) does).
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// The routes requests are counted under; anything else is `other`.
+const ROUTES: [&str; 5] = [
+    "/api/otp/create",
+    "/api/otp/resend",
+    "/api/otp/verify",
+    "/health",
+    "/ready",
+];
+
+/// Registers the help text and unit of every metric with the installed recorder.
+pub fn describe() {
+    describe_counter!(HTTP_REQUESTS, "HTTP requests, by route and status");
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time from a request's arrival to its answer, by route"
+    );
+    describe_counter!(CODES_CREATED, "Codes generated");
+    describe_counter!(
+        CODES_SENT,
+        "Codes handed to a sender, by channel and outcome (sent, rejected, failed)"
+    );
+    describe_counter!(CODES_VERIFIED, "Sessions verified with the right code");
+    describe_counter!(CODES_FAILED, "Wrong codes");
+    describe_counter!(CODES_BLOCKED, "Codes blocked for good");
+    describe_counter!(LIMIT_HITS, "Requests refused by an abuse limit, by limit");
+    describe_counter!(
+        BACKEND_ERRORS,
+        "Failed backend calls, by backend and component"
+    );
+    describe_counter!(
+        KEK_ROTATIONS,
+        "Key-encryption keys created (start-up and rotations), by backend"
+    );
+    describe_counter!(
+        FINAL_ACTION_FAILURES,
+        "Final actions that failed after a right code"
+    );
+    describe_gauge!(LIVE_SESSIONS, "Live sessions in the in-memory ID store");
+    describe_gauge!(BUILD_INFO, "Always 1, labelled with the version");
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// The route label of a request path.
+pub fn route(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The status label: the code for the ones this service answers, else its class.
+pub fn status(code: u16) -> &'static str {
+    const KNOWN: [(u16, &str); 12] = [
+        (200, "200"),
+        (204, "204"),
+        (400, "400"),
+        (403, "403"),
+        (404, "404"),
+        (408, "408"),
+        (409, "409"),
+        (413, "413"),
+        (415, "415"),
+        (429, "429"),
+        (500, "500"),
+        (503, "503"),
+    ];
+    if let Some((_, label)) = KNOWN.iter().find(|(c, _)| *c == code) {
+        return label;
+    }
+    match code / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// One answered request.
+pub fn http_request(route: &'static str, status_code: u16, seconds: f64) {
+    if !enabled() {
+        return;
+    }
+    counter!(HTTP_REQUESTS, "route" => route, "status" => status(status_code)).increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route).record(seconds);
+}
+
+/// One code handed to a sender, and what came of it.
+pub fn code_sent(channel: &'static str, outcome: &'static str) {
+    if !enabled() {
+        return;
+    }
+    counter!(CODES_CREATED).increment(1);
+    counter!(CODES_SENT, "channel" => channel, "outcome" => outcome).increment(1);
+}
+
+/// A right code.
+pub fn verified() {
+    if !enabled() {
+        return;
+    }
+    counter!(CODES_VERIFIED).increment(1);
+}
+
+/// A wrong code; `blocked` when it used the last attempt.
+pub fn failed(blocked: bool) {
+    if !enabled() {
+        return;
+    }
+    counter!(CODES_FAILED).increment(1);
+    if blocked {
+        counter!(CODES_BLOCKED).increment(1);
+    }
+}
+
+/// A request refused by the abuse limit `limit`.
+pub fn limit_hit(limit: &'static str) {
+    if !enabled() {
+        return;
+    }
+    counter!(LIMIT_HITS, "limit" => limit).increment(1);
+}
+
+/// A failed call to a backend.
+pub fn backend_error(backend: &'static str, component: &'static str) {
+    if !enabled() {
+        return;
+    }
+    counter!(BACKEND_ERRORS, "backend" => backend, "component" => component).increment(1);
+}
+
+/// A key-encryption key created by the KMS `backend`.
+pub fn kek_rotated(backend: &'static str) {
+    if !enabled() {
+        return;
+    }
+    counter!(KEK_ROTATIONS, "backend" => backend).increment(1);
+}
+
+/// A final action that failed after a right code.
+pub fn final_action_failed() {
+    if !enabled() {
+        return;
+    }
+    counter!(FINAL_ACTION_FAILURES).increment(1);
+}
+
+/// The in-memory ID store's live sessions (set when metrics are scraped).
+pub fn live_sessions(count: usize) {
+    if !enabled() {
+        return;
+    }
+    gauge!(LIVE_SESSIONS).set(count as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_outside_the_api_share_one_label() {
+        assert_eq!(route("/api/otp/verify"), "/api/otp/verify");
+        assert_eq!(route("/api/otp/verify/x"), "other");
+        assert_eq!(route("/wp-admin"), "other");
+    }
+
+    #[test]
+    fn status_labels_are_codes_or_classes() {
+        assert_eq!(status(429), "429");
+        assert_eq!(status(418), "4xx");
+        assert_eq!(status(502), "5xx");
+        assert_eq!(status(301), "3xx");
+    }
+}

@@ -10,6 +10,8 @@ need_apt=()
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-aiosmtpd)
 # redis-server (and redis-cli, from redis-tools): the scale-out tests start real ones.
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-server)
+# nginx: the reverse-proxy test puts a real one (TLS) in front of the binary.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -35,4 +37,12 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --lib --bins --tests --no-fail-fast "$@"
   cargo test --doc --quiet
+fi
+
+# The container image, built and run with Podman (installs podman, runc and
+# debootstrap if needed; see the script). A run narrowed to some tests skips it.
+if [ "$#" -eq 0 ]; then
+  ./scripts/container-test.sh
+else
+  echo "test.sh: arguments given ($*): the container test (scripts/container-test.sh) was not run"
 fi

@@ -159,7 +159,9 @@ impl<B> tower_http::trace::OnResponse<B> for AccessLog {
         let status = response.status().as_u16();
         let error = response.extensions().get::<ErrorCode>().map(|c| c.0);
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        if span.metadata().is_some_and(|m| *m.level() == Level::DEBUG) {
+        // A probe's debug span is disabled at `info`: its line must not fall back
+        // to `info` (it would then be logged, without its span).
+        if span.is_disabled() || span.metadata().is_some_and(|m| *m.level() == Level::DEBUG) {
             tracing::debug!(status, error, duration_us = micros, "request");
         } else {
             tracing::info!(status, error, duration_us = micros, "request");

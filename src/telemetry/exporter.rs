@@ -51,7 +51,7 @@ impl Exporter {
             .install_recorder()
             .map_err(|e| format!("metrics: {e}"))?;
         metric::describe();
-        metric::enable();
+        metric::set_enabled(true);
         let upkeep = handle.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(UPKEEP);

@@ -6,7 +6,7 @@
 //! Label values are `&'static str` from small fixed sets (routes, status codes,
 //! channels, limits), so a client cannot grow the number of series.
 //!
-//! Nothing is recorded until [`enable`] is called (the exporter calls it): a
+//! Nothing is recorded until [`set_enabled`] turns it on (the exporter does): a
 //! metric call with labels builds its key even for the no-op recorder, and the
 //! hot path should not pay for metrics nobody reads.
 
@@ -42,13 +42,13 @@ pub const LIVE_SESSIONS: &str = "otp_live_sessions";
 /// Always 1, labelled with the `version`.
 pub const BUILD_INFO: &str = "otp_build_info";
 
-/// Whether metrics are recorded (see [`enable`]).
+/// Whether metrics are recorded (see [`set_enabled`]).
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
-/// Starts recording: call it after installing a `metrics` recorder (the
+/// Starts (or stops) recording: call it after installing a `metrics` recorder (the
 /// Prometheus [`exporter`](super::exporter) does).
-pub fn enable() {
-    ENABLED.store(true, Ordering::Relaxed);
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
 }
 
 fn enabled() -> bool {

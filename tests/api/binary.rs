@@ -334,4 +334,10 @@ async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
         !lines.iter().any(|l| l.contains("/health")),
         "a probe was logged at info: {lines:?}"
     );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("\"message\":\"request\"") && !l.contains("\"uri\"")),
+        "an access line without its span (a probe's, at info): {lines:?}"
+    );
 }

@@ -29,6 +29,7 @@ mod production;
 mod redis_support;
 mod replay_and_concurrency;
 mod resend;
+mod reverse_proxy;
 mod smoke;
 mod tampering;
 mod telemetry;

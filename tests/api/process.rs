@@ -158,9 +158,16 @@ impl Server {
     }
 
     /// The next code the `log` sender printed for a credential whose log form
-    /// contains `credential` (for JSON credentials, e.g. `"a@example.com"`).
+    /// contains `credential` (for JSON credentials, e.g. `"a@example.com"`), from a
+    /// text line (`otp=...`) or a JSON one (`"otp":"..."`).
     pub fn code_for(&mut self, credential: &str) -> String {
-        let line = self.wait_for(|l| l.contains("credential=") && l.contains(credential));
+        let line = self.wait_for(|l| l.contains("otp-sender") && l.contains(credential));
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
+            return json["fields"]["otp"]
+                .as_str()
+                .expect("an otp field")
+                .to_owned();
+        }
         line.split("otp=")
             .nth(1)
             .expect("otp= in the log line")

@@ -31,6 +31,7 @@ use secure_otp_server::plugin::{
     CodeFormat, Credential, Delivery, IdStore, ListId, MemoryIdStore, OtpGenerator, OtpMessage,
     RandomGenerator, Sender,
 };
+use secure_otp_server::telemetry::exporter::Exporter;
 use secure_otp_server::{
     AppState, Clock, Config, OtpPolicy, Plugins, SystemClock, Timestamp, router,
 };
@@ -241,7 +242,18 @@ fn requests(c: &mut Criterion) {
         });
     });
     let mut n = 0u64;
-    for (suffix, otp) in [("", &otp), (" (limits off)", &otp_no_limits)] {
+    let variants = [
+        ("", &otp, false),
+        (" (limits off)", &otp_no_limits, false),
+        // Last: the recorder, once installed, stays for the rest of the process.
+        (" (metrics on)", &otp, true),
+    ];
+    for (suffix, otp, metrics) in variants {
+        if metrics {
+            let ids: Arc<dyn IdStore> = Arc::new(MemoryIdStore::new(1));
+            rt.block_on(async { Exporter::install(ids) })
+                .expect("the Prometheus recorder installs");
+        }
         g.bench_function(format!("create{suffix}"), |b| {
             b.iter(|| {
                 n += 1;

@@ -28,7 +28,7 @@
 //! with every abuse limit off, and the ratio limits on / off is printed),
 //! `--compare-metrics` (the Prometheus recorder installed, `create` and `verify-wrong`
 //! with metrics recorded and not, in alternating rounds on one server).
-//! Every POST names a client in `X-Forwarded-For` (65 536 in turn; the server trusts
+//! Every POST names a client in `X-Forwarded-For` (1 048 576 in turn; the server trusts
 //! 127.0.0.1 as a proxy) and every create a new address, so the abuse limits do all their work
 //! (client address resolution, HMAC of the address, one counter per client and per
 //! address) without any being hit.
@@ -596,11 +596,15 @@ async fn build_pool(server: &Server, size: usize, credentials: usize) -> Result<
         .spawn(async move {
             let service = state.service();
             let clock = SystemClock;
+            // Every pool gets addresses of its own: a second pool sending to the
+            // same addresses would spend their send budgets.
+            static POOLS: AtomicUsize = AtomicUsize::new(0);
+            let pool = POOLS.fetch_add(1, Ordering::Relaxed);
             let mut cookies = Vec::with_capacity(size);
             for n in 0..size {
                 let mut cookie: Option<String> = None;
                 for k in 0..credentials {
-                    let text = format!("{{\"email\":\"pool{n}-{k}@bench.example\"}}");
+                    let text = format!("{{\"email\":\"pool{pool}-{n}-{k}@bench.example\"}}");
                     let credential = Credential::new(text).ok_or("empty credential")?;
                     let outcome = service
                         .create(
@@ -800,7 +804,7 @@ async fn flow(
 fn next_client() -> String {
     static CLIENTS: AtomicU64 = AtomicU64::new(0);
     let n = CLIENTS.fetch_add(1, Ordering::Relaxed);
-    format!("10.0.{}.{}", (n >> 8) & 255, n & 255)
+    format!("10.{}.{}.{}", (n >> 16) & 15, (n >> 8) & 255, n & 255)
 }
 
 /// A new credential's JSON body, which is also its canonical text.

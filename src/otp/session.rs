@@ -203,11 +203,7 @@ impl Send<'_> {
             ),
             Err(_) => (Event::SendFailed { outcome: "failed" }, "failed"),
         };
-        let channel = token
-            .credential
-            .contact()
-            .map_or("other", |c| c.channel().as_str());
-        metric::code_sent(channel, outcome);
+        metric::code_sent(&token.credential, outcome);
         self.audit.record(event, Some(&token.credential));
         delivery
     }

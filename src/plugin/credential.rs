@@ -246,6 +246,24 @@ impl fmt::Debug for Contact {
 }
 
 impl Credential {
+    /// The channel a code for this credential takes, read without validating the
+    /// address (cheap enough for a metric label): `email` when the `email` field
+    /// holds an `@`, else `phone` when there is a `phone` field, else `other`.
+    pub fn channel(&self) -> Channel {
+        #[derive(serde::Deserialize)]
+        struct Fields<'a> {
+            #[serde(borrow, default)]
+            email: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            phone: Option<std::borrow::Cow<'a, str>>,
+        }
+        match serde_json::from_str::<Fields<'_>>(&self.0) {
+            Ok(Fields { email: Some(e), .. }) if e.contains('@') => Channel::Email,
+            Ok(Fields { phone: Some(_), .. }) => Channel::Phone,
+            _ => Channel::Other,
+        }
+    }
+
     /// The e-mail address or phone number in this credential: a JSON object with a
     /// valid `email` (preferred) or `phone` string field. `None` for anything else.
     pub fn contact(&self) -> Option<Contact> {

@@ -10,9 +10,13 @@
 //! metric call with labels builds its key even for the no-op recorder, and the
 //! hot path should not pay for metrics nobody reads.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
+use crate::plugin::Credential;
+use metrics::{
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+};
 
 /// HTTP requests, by `route` and `status`.
 pub const HTTP_REQUESTS: &str = "otp_http_requests_total";
@@ -98,59 +102,110 @@ pub fn describe() {
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
-/// The route label of a request path.
-pub fn route(path: &str) -> &'static str {
-    ROUTES
+/// A request's route: one of the API's paths, or `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route(usize);
+
+impl Route {
+    /// The `route` label.
+    pub fn label(self) -> &'static str {
+        ROUTES.get(self.0).copied().unwrap_or("other")
+    }
+}
+
+/// The route of a request path.
+pub fn route(path: &str) -> Route {
+    Route(
+        ROUTES
+            .iter()
+            .position(|r| *r == path)
+            .unwrap_or(ROUTES.len()),
+    )
+}
+
+/// Status codes this service answers get a label of their own; others their class.
+const KNOWN_STATUS: [u16; 12] = [200, 204, 400, 403, 404, 408, 409, 413, 415, 429, 500, 503];
+const STATUS_LABELS: [&str; 17] = [
+    "200", "204", "400", "403", "404", "408", "409", "413", "415", "429", "500", "503", "1xx",
+    "2xx", "3xx", "4xx", "5xx",
+];
+
+fn status_index(code: u16) -> usize {
+    KNOWN_STATUS
         .iter()
-        .find(|r| **r == path)
-        .copied()
-        .unwrap_or("other")
+        .position(|c| *c == code)
+        .unwrap_or(match code / 100 {
+            1 => 12,
+            2 => 13,
+            3 => 14,
+            4 => 15,
+            _ => 16,
+        })
 }
 
 /// The status label: the code for the ones this service answers, else its class.
 pub fn status(code: u16) -> &'static str {
-    const KNOWN: [(u16, &str); 12] = [
-        (200, "200"),
-        (204, "204"),
-        (400, "400"),
-        (403, "403"),
-        (404, "404"),
-        (408, "408"),
-        (409, "409"),
-        (413, "413"),
-        (415, "415"),
-        (429, "429"),
-        (500, "500"),
-        (503, "503"),
-    ];
-    if let Some((_, label)) = KNOWN.iter().find(|(c, _)| *c == code) {
-        return label;
-    }
-    match code / 100 {
-        1 => "1xx",
-        2 => "2xx",
-        3 => "3xx",
-        4 => "4xx",
-        _ => "5xx",
-    }
+    STATUS_LABELS
+        .get(status_index(code))
+        .copied()
+        .unwrap_or("5xx")
 }
+
+// Handles of the hot metrics, registered on first use: a `counter!` with labels
+// builds its key and looks it up in the recorder's registry on every call, which
+// was most of the cost of recording a request.
+static REQUESTS: [[OnceLock<Counter>; STATUS_LABELS.len()]; ROUTES.len() + 1] =
+    [const { [const { OnceLock::new() }; STATUS_LABELS.len()] }; ROUTES.len() + 1];
+static DURATIONS: [OnceLock<Histogram>; ROUTES.len() + 1] =
+    [const { OnceLock::new() }; ROUTES.len() + 1];
+const OUTCOMES: [&str; 3] = ["sent", "rejected", "failed"];
+const CHANNELS: [&str; 3] = ["email", "phone", "other"];
+static SENT: [[OnceLock<Counter>; OUTCOMES.len()]; CHANNELS.len()] =
+    [const { [const { OnceLock::new() }; OUTCOMES.len()] }; CHANNELS.len()];
+static CREATED: OnceLock<Counter> = OnceLock::new();
+static VERIFIED: OnceLock<Counter> = OnceLock::new();
+static FAILED: OnceLock<Counter> = OnceLock::new();
+static BLOCKED: OnceLock<Counter> = OnceLock::new();
 
 /// One answered request.
-pub fn http_request(route: &'static str, status_code: u16, seconds: f64) {
+pub fn http_request(route: Route, status_code: u16, seconds: f64) {
     if !enabled() {
         return;
     }
-    counter!(HTTP_REQUESTS, "route" => route, "status" => status(status_code)).increment(1);
-    metrics::histogram!(HTTP_DURATION, "route" => route).record(seconds);
+    let s = status_index(status_code);
+    if let Some(cell) = REQUESTS.get(route.0).and_then(|r| r.get(s)) {
+        cell.get_or_init(
+            || counter!(HTTP_REQUESTS, "route" => route.label(), "status" => status(status_code)),
+        )
+        .increment(1);
+    }
+    if let Some(cell) = DURATIONS.get(route.0) {
+        cell.get_or_init(|| metrics::histogram!(HTTP_DURATION, "route" => route.label()))
+            .record(seconds);
+    }
 }
 
-/// One code handed to a sender, and what came of it.
-pub fn code_sent(channel: &'static str, outcome: &'static str) {
+/// One code for `credential` handed to a sender, and its `outcome` (`sent`,
+/// `rejected`, `failed`).
+pub fn code_sent(credential: &Credential, outcome: &'static str) {
     if !enabled() {
         return;
     }
-    counter!(CODES_CREATED).increment(1);
-    counter!(CODES_SENT, "channel" => channel, "outcome" => outcome).increment(1);
+    let channel = credential.channel().as_str();
+    CREATED.get_or_init(|| counter!(CODES_CREATED)).increment(1);
+    let c = CHANNELS.iter().position(|x| *x == channel);
+    let o = OUTCOMES.iter().position(|x| *x == outcome);
+    match (c, o) {
+        (Some(c), Some(o)) => {
+            if let Some(cell) = SENT.get(c).and_then(|r| r.get(o)) {
+                cell.get_or_init(
+                    || counter!(CODES_SENT, "channel" => channel, "outcome" => outcome),
+                )
+                .increment(1);
+            }
+        }
+        _ => counter!(CODES_SENT, "channel" => channel, "outcome" => outcome).increment(1),
+    }
 }
 
 /// A right code.
@@ -158,7 +213,9 @@ pub fn verified() {
     if !enabled() {
         return;
     }
-    counter!(CODES_VERIFIED).increment(1);
+    VERIFIED
+        .get_or_init(|| counter!(CODES_VERIFIED))
+        .increment(1);
 }
 
 /// A wrong code; `blocked` when it used the last attempt.
@@ -166,9 +223,9 @@ pub fn failed(blocked: bool) {
     if !enabled() {
         return;
     }
-    counter!(CODES_FAILED).increment(1);
+    FAILED.get_or_init(|| counter!(CODES_FAILED)).increment(1);
     if blocked {
-        counter!(CODES_BLOCKED).increment(1);
+        BLOCKED.get_or_init(|| counter!(CODES_BLOCKED)).increment(1);
     }
 }
 
@@ -218,9 +275,10 @@ mod tests {
 
     #[test]
     fn routes_outside_the_api_share_one_label() {
-        assert_eq!(route("/api/otp/verify"), "/api/otp/verify");
-        assert_eq!(route("/api/otp/verify/x"), "other");
-        assert_eq!(route("/wp-admin"), "other");
+        assert_eq!(route("/api/otp/verify").label(), "/api/otp/verify");
+        assert_eq!(route("/ready").label(), "/ready");
+        assert_eq!(route("/api/otp/verify/x").label(), "other");
+        assert_eq!(route("/wp-admin").label(), "other");
     }
 
     #[test]

@@ -798,9 +798,10 @@ async fn flow(
     Ok(status == StatusCode::OK)
 }
 
-/// The client address of the next request: 65 536 clients in turn (10.0.0.0/16),
-/// enough that no per-client limit is hit in a whole run (under 10 requests each
-/// per scenario at 50k req/s), few enough that clients come back as real ones do.
+/// The client address of the next request: 1 048 576 clients in turn (10.0.0.0/12),
+/// enough that no per-client limit is hit in a whole run (30 creates per 5 minutes:
+/// 65 536 clients were too few once the compare modes ran 40 s of creates), few enough
+/// that clients come back as real ones do.
 fn next_client() -> String {
     static CLIENTS: AtomicU64 = AtomicU64::new(0);
     let n = CLIENTS.fetch_add(1, Ordering::Relaxed);

@@ -12,6 +12,9 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-aiosmtpd)
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-server)
 # nginx: the reverse-proxy test puts a real one (TLS) in front of the binary.
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
+# Headless Chromium and its driver: the login test drives the demo page in a real browser.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -26,6 +29,17 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     || python3 -m pip install --quiet --break-system-packages aiosmtpd >/dev/null 2>&1 \
     || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd >/dev/null; } \
     || { echo "cannot install aiosmtpd (pip install aiosmtpd)" >&2; exit 1; }
+fi
+
+# Python packages the tests run, pinned: PyJWT checks our session tokens as an
+# independent implementation; Selenium drives the browser.
+python_need=()
+python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || python_need+=("pyjwt[crypto]==2.10.1")
+python3 -c 'import selenium' >/dev/null 2>&1 || python_need+=(-r tests/browser/requirements.txt)
+if [ "${#python_need[@]}" -gt 0 ]; then
+  python3 -m pip install --quiet "${python_need[@]}" >/dev/null 2>&1 \
+    || python3 -m pip install --quiet --break-system-packages "${python_need[@]}" >/dev/null 2>&1 \
+    || { echo "cannot install ${python_need[*]} with pip" >&2; exit 1; }
 fi
 
 # Unit tests, the binary and the one integration-test binary. The benchmarks and the

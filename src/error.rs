@@ -30,6 +30,8 @@ pub enum Error {
     Incorrect {
         /// End of the temporary block, if one was applied.
         otp_block: Option<Timestamp>,
+        /// Wrong codes the current code still allows (`attemptsLeft`).
+        attempts_left: u8,
     },
     /// The session cookie is missing, unreadable, tampered, foreign or used up.
     #[error("invalid OTP cookie")]
@@ -57,6 +59,10 @@ pub enum Error {
         /// Whole seconds from the refusal to `retry_at` (the `Retry-After` header).
         retry_in: u64,
     },
+    /// No valid session token: missing, tampered, expired, signed by an unknown
+    /// key, or revoked by a logout.
+    #[error("invalid session")]
+    SessionInvalid,
     /// A phone number of a country outside `OTP_PHONE_COUNTRIES`.
     #[error("unsupported country")]
     UnsupportedCountry,
@@ -130,6 +136,7 @@ impl Error {
             Error::VerificationNotAllowed => "OTP:VERIFICATION_NOT_ALLOWED",
             Error::TooManyRequests { .. } => "OTP:TOO_MANY_REQUESTS",
             Error::UnsupportedCountry => "CREDENTIAL:UNSUPPORTED_COUNTRY",
+            Error::SessionInvalid => "SESSION:INVALID",
             Error::ForbiddenOrigin => "REQUEST:FORBIDDEN_ORIGIN",
             Error::RequestTimeout => "REQUEST:TIMEOUT",
             Error::Unavailable(_) | Error::Internal(_) => "SERVER",
@@ -156,6 +163,7 @@ impl Error {
             Error::VerificationNotAllowed => "Verification not allowed.",
             Error::TooManyRequests { .. } => "Too many requests. Please wait before trying again.",
             Error::UnsupportedCountry => "Phone numbers of this country are not supported.",
+            Error::SessionInvalid => "No valid session: sign in again.",
             Error::ForbiddenOrigin => {
                 "Requests from this origin are not allowed (set CORS_ORIGIN to allow a frontend on another origin)."
             }
@@ -171,6 +179,7 @@ impl Error {
             Error::Conflict => StatusCode::CONFLICT,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::SessionInvalid => StatusCode::UNAUTHORIZED,
             Error::Incorrect { .. }
             | Error::TooManyAttempts
             | Error::VerificationNotAllowed
@@ -194,6 +203,8 @@ struct ErrorBody {
     message: &'static str,
     #[serde(rename = "otpBlock", skip_serializing_if = "Option::is_none")]
     otp_block: Option<String>,
+    #[serde(rename = "attemptsLeft", skip_serializing_if = "Option::is_none")]
+    attempts_left: Option<u8>,
     #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
     retry_after: Option<String>,
 }
@@ -206,7 +217,12 @@ impl IntoResponse for Error {
             _ => {}
         }
         let otp_block = match &self {
-            Error::Incorrect { otp_block } => otp_block.map(|t| t.ceil_second().to_iso8601()),
+            Error::Incorrect { otp_block, .. } => otp_block.map(|t| t.ceil_second().to_iso8601()),
+            _ => None,
+        };
+        let attempts_left = match &self {
+            Error::Incorrect { attempts_left, .. } => Some(*attempts_left),
+            Error::TooManyAttempts => Some(0),
             _ => None,
         };
         let retry_after = match &self {
@@ -217,6 +233,7 @@ impl IntoResponse for Error {
             error: self.code(),
             message: self.message(),
             otp_block,
+            attempts_left,
             retry_after,
         };
         let mut response = (self.status(), axum::Json(body)).into_response();

@@ -35,6 +35,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod limit;
+pub mod login;
 pub mod otp;
 pub mod plugin;
 #[cfg(feature = "redis")]

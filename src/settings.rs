@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::{BROWSER_COOKIE_LIMIT, ConfigError, Env, Environment, ServerConfig};
 use crate::crypto::{self, Kek, KeyId, MasterKey};
 use crate::limit::LimitPolicy;
+use crate::login::{FinalActionKind, LoginConfig, SessionFinalAction, Sessions};
 use crate::otp::OtpPolicy;
 use crate::otp::token::max_encoded_len;
 use crate::plugin::{
@@ -163,6 +164,8 @@ pub struct Config {
     /// The abuse limits (`OTP_LIMIT_*`, `OTP_PHONE_COUNTRIES`, `OTP_PUMPING_*`,
     /// `OTP_HIDE_UNDELIVERABLE`); counted where the list IDs live.
     pub limits: LimitPolicy,
+    /// What runs after verification, sessions, magic links, the demo page.
+    pub login: LoginConfig,
     /// The key that turns addresses into counter keys.
     limit_secret: LimitSecret,
     /// Settings that are allowed but probably not meant (logged at start-up).
@@ -238,11 +241,17 @@ impl Config {
             IdStoreConfig::Redis => "redis",
         };
         let senders: Vec<&str> = self.senders.iter().map(|s| s.name()).collect();
+        let final_action = match self.login.final_action {
+            FinalActionKind::Echo => "echo",
+            FinalActionKind::Session => "session",
+            FinalActionKind::Webhook => "webhook",
+        };
         format!(
-            "id_store={ids} kms={} sender={} credential={:?} limits=[{}]",
+            "id_store={ids} kms={} sender={} credential={:?} final_action={final_action}{} limits=[{}]",
             self.kms.name(),
             senders.join(","),
             self.credential,
+            if self.login.magic_link { " magic_link=on" } else { "" },
             self.limits
         )
     }
@@ -273,6 +282,7 @@ impl Config {
         let credential = CredentialKind::read(env);
         let mut warnings = Vec::new();
         safety_checks(env, &server, sender_explicit, &mut warnings);
+        let login = LoginConfig::read(env, &server, &mut warnings);
         let code_format = CodeFormat::read(env);
         let policy = OtpPolicy::read(env);
         let kms = kms(env);
@@ -315,6 +325,7 @@ impl Config {
             #[cfg(feature = "redis")]
             redis,
             limits,
+            login,
             limit_secret,
             warnings,
         };
@@ -627,15 +638,47 @@ impl Plugins {
         let redis = redis.as_ref();
         #[cfg(not(feature = "redis"))]
         let redis: Option<&()> = None;
+        let limits = limit_store_plugin(config, clock, redis).map_err(one)?;
+        // Revoked sessions are remembered where the limits count: shared when the IDs are.
+        let sessions = match (config.login.final_action, config.login.session_keys()) {
+            (FinalActionKind::Session, Some(keys)) => Some(Arc::new(Sessions::new(
+                keys,
+                config.login.session.clone(),
+                Arc::clone(&limits),
+            ))),
+            _ => None,
+        };
         Ok(Plugins {
             generator: Arc::new(RandomGenerator::new(config.code_format.clone())),
             credential: config.credential.schema(),
             sender: sender(config, clock).map_err(one)?,
             ids: id_store_plugin(config, clock, redis).map_err(one)?,
             kms: kms_plugin(config, redis).map_err(one)?,
-            limits: limit_store_plugin(config, clock, redis).map_err(one)?,
-            final_action: Arc::new(EchoCredential),
+            limits,
+            final_action: final_action_plugin(config, sessions.as_ref()).map_err(one)?,
+            sessions,
         })
+    }
+}
+
+/// `OTP_FINAL_ACTION`: echo, session (with `sessions`) or the verified webhook.
+fn final_action_plugin(
+    config: &Config,
+    sessions: Option<&Arc<Sessions>>,
+) -> Result<Arc<dyn crate::plugin::FinalAction>, String> {
+    match (config.login.final_action, sessions) {
+        (FinalActionKind::Session, Some(sessions)) => {
+            Ok(Arc::new(SessionFinalAction::new(Arc::clone(sessions))))
+        }
+        (FinalActionKind::Session, None) => {
+            Err("OTP_FINAL_ACTION=session needs OTP_SESSION_KEY".to_owned())
+        }
+        #[cfg(feature = "webhook")]
+        (FinalActionKind::Webhook, _) => match &config.login.verified_webhook {
+            Some(c) => Ok(Arc::new(crate::login::VerifiedWebhook::new(c)?)),
+            None => Err("OTP_FINAL_ACTION=webhook needs OTP_VERIFIED_WEBHOOK_URL".to_owned()),
+        },
+        _ => Ok(Arc::new(EchoCredential)),
     }
 }
 

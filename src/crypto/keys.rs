@@ -95,14 +95,7 @@ impl Kek {
 
     /// Parses unpadded base64url (or standard base64) of exactly 32 bytes.
     pub fn from_base64(text: &str) -> Option<Self> {
-        let trimmed = text.trim().trim_end_matches('=');
-        let mut raw = URL_SAFE_NO_PAD
-            .decode(trimmed)
-            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
-            .ok()?;
-        let out = <[u8; KEY_LEN]>::try_from(raw.as_slice()).ok().map(Self);
-        raw.zeroize();
-        out
+        decode_key(text).map(|k| Self(*k))
     }
 
     /// Unpadded base64url of the key: only for storing it in a key store.
@@ -137,6 +130,22 @@ impl fmt::Debug for Dek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Dek([REDACTED])")
     }
+}
+
+/// 32 secret bytes from unpadded (or padded) base64url or standard base64: the
+/// format of every key setting (`OTP_KEYS`, `OTP_KMS_MASTER_KEY`, `OTP_SESSION_KEY`).
+/// The decoded buffer is wiped whatever its length.
+pub fn decode_key(text: &str) -> Option<zeroize::Zeroizing<[u8; KEY_LEN]>> {
+    let trimmed = text.trim().trim_end_matches('=');
+    let mut raw = URL_SAFE_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
+        .ok()?;
+    let out = <[u8; KEY_LEN]>::try_from(raw.as_slice())
+        .ok()
+        .map(zeroize::Zeroizing::new);
+    raw.zeroize();
+    out
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ mod at_rest;
 mod keys;
 
 pub use at_rest::{MasterKey, WRAPPED_KEK_LEN, unwrap_kek, wrap_kek};
-pub use keys::{KEY_ID_LEN, KEY_LEN, Kek, KeyId};
+pub use keys::{KEY_ID_LEN, KEY_LEN, Kek, KeyId, decode_key};
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};

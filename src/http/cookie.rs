@@ -42,29 +42,7 @@ impl CookieSettings {
     /// The session cookie's value: first occurrence wins, surrounding quotes stripped,
     /// percent-decoded if it holds `%`, trimmed; `None` if absent.
     pub fn read(&self, headers: &HeaderMap) -> Option<String> {
-        for header in headers.get_all(header::COOKIE) {
-            let Ok(text) = header.to_str() else { continue };
-            for pair in text.split(';') {
-                let Some((name, value)) = pair.split_once('=') else {
-                    continue;
-                };
-                if name.trim() != self.name {
-                    continue;
-                }
-                let value = value.trim();
-                let value = value
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(value);
-                let value = if value.contains('%') {
-                    percent_decode(value)
-                } else {
-                    value.to_owned()
-                };
-                return Some(value.trim().to_owned());
-            }
-        }
-        None
+        read_named(headers, &self.name)
     }
 
     /// The `Set-Cookie` header for `update`; `None` when nothing is to be sent.
@@ -119,6 +97,34 @@ fn percent_decode(s: &str) -> String {
         rest = tail;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The first cookie called `name` in the request's `Cookie` headers: unquoted,
+/// percent-decoded and trimmed (how browsers and the original read it).
+pub fn read_named(headers: &HeaderMap, name: &str) -> Option<String> {
+    for header in headers.get_all(header::COOKIE) {
+        let Ok(text) = header.to_str() else { continue };
+        for pair in text.split(';') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if key.trim() != name {
+                continue;
+            }
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            let value = if value.contains('%') {
+                percent_decode(value)
+            } else {
+                value.to_owned()
+            };
+            return Some(value.trim().to_owned());
+        }
+    }
+    None
 }
 
 #[cfg(test)]

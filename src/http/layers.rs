@@ -71,6 +71,8 @@ pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: 
     }
     let request_id = request_id(req.headers());
     span.record("request_id", request_id.to_str().unwrap_or_default());
+    // Handlers (and the final action) see the id the logs and the answer carry.
+    req.headers_mut().insert(X_REQUEST_ID, request_id.clone());
     let allowed_origin = req
         .headers()
         .get(header::ORIGIN)
@@ -139,8 +141,15 @@ fn request_id(h: &HeaderMap) -> HeaderValue {
 /// has no `Origin` but the browser says `Sec-Fetch-Site: cross-site`. Requests
 /// without either (curl, server-to-server calls) are not cross-site. Allowed
 /// `CORS_ORIGIN` origins are checked before this.
+///
+/// One exception: `Origin: null` with `Sec-Fetch-Site: same-origin`. A browser
+/// sends that for a form posted by this server's own page under
+/// `Referrer-Policy: no-referrer` (the magic-link page); no script can set
+/// `Sec-Fetch-Site`, so another site's page cannot claim it.
 fn is_cross_site(h: &HeaderMap) -> bool {
+    let fetch_site = h.get("sec-fetch-site").map(HeaderValue::as_bytes);
     match h.get(header::ORIGIN).map(HeaderValue::as_bytes) {
+        Some(b"null") if fetch_site == Some(b"same-origin") => false,
         Some(origin) => {
             let authority = origin
                 .strip_prefix(b"https://")
@@ -148,9 +157,7 @@ fn is_cross_site(h: &HeaderMap) -> bool {
             let host = h.get(header::HOST).map(HeaderValue::as_bytes);
             !matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
         }
-        None => h
-            .get("sec-fetch-site")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site")),
+        None => fetch_site.is_some_and(|v| v.eq_ignore_ascii_case(b"cross-site")),
     }
 }
 

@@ -7,11 +7,15 @@ mod body;
 pub mod client;
 pub mod cookie;
 mod create;
+mod demo;
 mod health;
 mod layers;
+mod link;
+pub mod page;
 mod ready;
 mod resend;
 pub mod serve;
+mod session;
 mod verify;
 
 use std::sync::Arc;
@@ -29,7 +33,8 @@ use tracing::Level;
 use crate::clock::Clock;
 use crate::error::{Error, ErrorCode};
 use crate::limit::Limits;
-use crate::otp::{CookieUpdate, OtpService, Outcome, SessionState};
+use crate::login::Sessions;
+use crate::otp::{CookieUpdate, MagicLinks, OtpService, Outcome, SessionState};
 use crate::plugin::{CredentialSchema, FinalAction, IdStore, Kms, Locale, Plugins};
 use crate::settings::Config;
 pub use client::TrustedProxies;
@@ -40,8 +45,11 @@ pub use cookie::CookieSettings;
 pub struct AppState(Arc<Inner>);
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     service: OtpService,
+    sessions: Option<Arc<Sessions>>,
+    link_redirect: String,
+    demo_page: bool,
     credential: Arc<dyn CredentialSchema>,
     final_action: Arc<dyn FinalAction>,
     ids: Arc<dyn IdStore>,
@@ -61,14 +69,21 @@ impl AppState {
     pub fn new(config: &Config, plugins: Plugins, clock: Arc<dyn Clock>) -> Self {
         let production = config.server.is_production();
         let cookie_name = config.cookie_name();
+        let mut service = OtpService::new(config.policy.clone(), cookie_name.clone(), &plugins)
+            .with_send_budget(config.server.send_budget())
+            .with_limits(Limits::new(
+                config.limits.clone(),
+                Arc::clone(&plugins.limits),
+                config.limit_secret(),
+            ));
+        if let (true, Some(url)) = (config.login.magic_link, &config.login.public_url) {
+            service = service.with_magic_links(MagicLinks::new(url, config.limit_secret()));
+        }
         Self(Arc::new(Inner {
-            service: OtpService::new(config.policy.clone(), cookie_name.clone(), &plugins)
-                .with_send_budget(config.server.send_budget())
-                .with_limits(Limits::new(
-                    config.limits.clone(),
-                    Arc::clone(&plugins.limits),
-                    config.limit_secret(),
-                )),
+            service,
+            sessions: plugins.sessions.clone(),
+            link_redirect: config.login.link_redirect.clone(),
+            demo_page: config.login.demo_page,
             credential: plugins.credential,
             final_action: plugins.final_action,
             ids: plugins.ids,
@@ -101,12 +116,28 @@ pub fn router<S>(state: AppState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
+    let mut routes = Router::new()
         .route("/api/otp/create", post(create::handler))
         .route("/api/otp/resend", post(resend::handler))
         .route("/api/otp/verify", post(verify::handler))
         .route("/health", any(health::handler))
-        .route("/ready", get(ready::handler))
+        .route("/ready", get(ready::handler));
+    if state.0.service.magic_links().is_some() {
+        routes = routes.route("/api/otp/link", get(link::show).post(link::confirm));
+    }
+    if state.0.sessions.is_some() {
+        routes = routes
+            .route("/api/session", get(session::current))
+            .route("/api/session/logout", post(session::logout))
+            .route("/.well-known/jwks.json", get(session::jwks));
+    }
+    if state.0.demo_page {
+        routes = routes
+            .route("/", get(demo::html))
+            .route("/demo.js", get(demo::script))
+            .route("/demo.css", get(demo::style));
+    }
+    routes
         .fallback(layers::not_found)
         .method_not_allowed_fallback(layers::not_found)
         .layer(DefaultBodyLimit::disable())

@@ -7,9 +7,12 @@ use bytes::Bytes;
 
 use crate::error::Error;
 use crate::http::client::ClientIp;
-use crate::http::{AppState, body};
+use std::net::IpAddr;
+
+use crate::clock::Timestamp;
+use crate::http::{AppState, Inner, body};
 use crate::otp::CookieUpdate;
-use crate::plugin::Verified;
+use crate::plugin::{Credential, Verified};
 use crate::telemetry::audit::Event;
 use crate::telemetry::metric;
 
@@ -39,9 +42,23 @@ pub(super) async fn handler(
         Ok(credential) => credential,
         Err(e) => return app.with_cookie(e.into_response(), &outcome.cookie, had_cookie),
     };
+    let response = final_action(app, credential, client_ip, headers, now).await;
+    app.with_cookie(response, &CookieUpdate::Clear, had_cookie)
+}
+
+/// Runs the final action for a verified `credential` (exactly once per session:
+/// only the winner of the session's single-use ID gets here); its failure is
+/// counted, audited and answered as `503`/`500`.
+pub(super) async fn final_action(
+    app: &Inner,
+    credential: Credential,
+    client_ip: Option<IpAddr>,
+    headers: HeaderMap,
+    now: Timestamp,
+) -> Response {
     let audited = credential.clone();
-    let verified = Verified::new(credential, client_ip, headers);
-    let response = match app.final_action.run(verified).await {
+    let verified = Verified::new(credential, client_ip, headers, now);
+    match app.final_action.run(verified).await {
         Ok(response) => response,
         Err(e) => {
             metric::final_action_failed();
@@ -50,6 +67,5 @@ pub(super) async fn handler(
                 .record(Event::FinalActionFailed, Some(&audited));
             Error::from(e).into_response()
         }
-    };
-    app.with_cookie(response, &CookieUpdate::Clear, had_cookie)
+    }
 }

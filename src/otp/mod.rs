@@ -6,6 +6,7 @@
 //! so concurrent requests with one cookie get exactly one outcome that counts.
 
 mod create;
+pub mod link;
 pub mod policy;
 mod resend;
 mod session;
@@ -18,6 +19,7 @@ use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::limit::Limits;
 use crate::plugin::{IdStore, Kms, OtpGenerator, Plugins, Sender};
+pub use link::{LinkToken, MagicLinks};
 pub use policy::OtpPolicy;
 use token::Token;
 
@@ -103,6 +105,7 @@ pub struct OtpService {
     kms: Arc<dyn Kms>,
     limits: Limits,
     send_budget: std::time::Duration,
+    links: Option<Arc<MagicLinks>>,
 }
 
 impl OtpService {
@@ -117,7 +120,20 @@ impl OtpService {
             kms: Arc::clone(&plugins.kms),
             limits: Limits::off(),
             send_budget: DEFAULT_SEND_BUDGET,
+            links: None,
         }
+    }
+
+    /// Sends a magic link with every code (off by default).
+    #[must_use]
+    pub fn with_magic_links(mut self, links: MagicLinks) -> Self {
+        self.links = Some(Arc::new(links));
+        self
+    }
+
+    /// The magic links, when they are on.
+    pub fn magic_links(&self) -> Option<&MagicLinks> {
+        self.links.as_deref()
     }
 
     /// Applies abuse limits (none by default: [`crate::AppState`] applies the

@@ -125,11 +125,13 @@ impl OtpService {
         resent: bool,
         now: Timestamp,
     ) -> Result<Delivery, Error> {
+        let link = self.links.as_ref().and_then(|l| l.url_for(token));
         let send = Send {
             sender: &*self.sender,
             budget: self.send_budget,
             audit: self.limits.audit(),
             resent,
+            link: link.as_deref(),
         };
         if !self.limits.policy().hide_undeliverable {
             return send.deliver(token, locale, now).await;
@@ -146,6 +148,7 @@ impl OtpService {
                 budget,
                 audit: &audit,
                 resent,
+                link: link.as_deref(),
             };
             let _ = send.deliver(&token, &locale, now).await;
         };
@@ -177,6 +180,7 @@ struct Send<'a> {
     budget: Duration,
     audit: &'a Audit,
     resent: bool,
+    link: Option<&'a str>,
 }
 
 impl Send<'_> {
@@ -187,7 +191,7 @@ impl Send<'_> {
         locale: &Locale,
         now: Timestamp,
     ) -> Result<Delivery, Error> {
-        let delivery = deliver(self.sender, self.budget, token, locale, now).await;
+        let delivery = deliver(self, token, locale, now).await;
         let (event, outcome) = match &delivery {
             Ok(Delivery::Sent) => (
                 Event::CodeSent {
@@ -209,11 +213,10 @@ impl Send<'_> {
     }
 }
 
-/// Sends `token`'s code through `sender` within `budget`. Failures are logged
-/// with the credential masked, never the code.
+/// Sends `token`'s code (and link) through `send.sender` within its budget.
+/// Failures are logged with the credential masked, never the code.
 async fn deliver(
-    sender: &dyn Sender,
-    budget: Duration,
+    send: &Send<'_>,
     token: &Token,
     locale: &Locale,
     now: Timestamp,
@@ -227,8 +230,10 @@ async fn deliver(
         expires: token.expires,
         valid_for: Duration::from_millis(token.expires.millis_since(now)),
         locale,
+        link: send.link,
     };
-    let sent = tokio::time::timeout(budget, sender.send(&message))
+    let budget = send.budget;
+    let sent = tokio::time::timeout(budget, send.sender.send(&message))
         .await
         .unwrap_or_else(|_| {
             Err(BackendError::Unavailable(format!(

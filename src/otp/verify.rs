@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::limit::Request;
-use crate::otp::{CookieUpdate, OtpService, Outcome};
+use crate::otp::{CookieUpdate, LinkToken, OtpService, Outcome};
 use crate::plugin::{Credential, OtpCode};
 use crate::telemetry::audit::Event;
 use crate::telemetry::metric;
@@ -13,7 +13,30 @@ use crate::telemetry::metric;
 /// Remaining validity under which a temporary block becomes a permanent one.
 const MIN_USEFUL_VALIDITY_MS: u64 = 1000;
 
+/// What a client offers to finish the current token.
+#[derive(Debug, Clone, Copy)]
+enum Proof<'a> {
+    /// The code it typed.
+    Code(&'a OtpCode),
+    /// The magic link it followed.
+    Link(&'a LinkToken),
+}
+
 impl OtpService {
+    /// Checks a magic link against the current token: exactly as [`OtpService::verify`]
+    /// checks a code (same budgets, same attempt counting), so the link and the
+    /// code finish the same token once between them.
+    pub async fn verify_link(
+        &self,
+        cookie: Option<&str>,
+        link: &LinkToken,
+        client: Option<IpAddr>,
+        now: Timestamp,
+    ) -> Outcome<Credential> {
+        self.verify_proof(cookie, Proof::Link(link), client, now)
+            .await
+    }
+
     /// Checks `code` against the current token. On success the session is over
     /// (its ID consumed, the cookie cleared) and the verified credential is returned;
     /// the caller runs the final action exactly once.
@@ -26,6 +49,17 @@ impl OtpService {
         &self,
         cookie: Option<&str>,
         code: &OtpCode,
+        client: Option<IpAddr>,
+        now: Timestamp,
+    ) -> Outcome<Credential> {
+        self.verify_proof(cookie, Proof::Code(code), client, now)
+            .await
+    }
+
+    async fn verify_proof(
+        &self,
+        cookie: Option<&str>,
+        proof: Proof<'_>,
         client: Option<IpAddr>,
         now: Timestamp,
     ) -> Outcome<Credential> {
@@ -72,7 +106,11 @@ impl OtpService {
             return Outcome::clear(Error::InvalidCookie);
         };
         token.otp_block = None;
-        if token.otp.as_ref().is_some_and(|stored| stored.ct_eq(code)) {
+        let right = match proof {
+            Proof::Code(code) => token.otp.as_ref().is_some_and(|stored| stored.ct_eq(code)),
+            Proof::Link(link) => self.links.as_ref().is_some_and(|l| l.matches(token, link)),
+        };
+        if right {
             // The new ID was never handed out; retire it now rather than at expiry.
             if let Err(e) = self.ids.consume(list.id, now).await {
                 tracing::warn!(error = %e, "could not retire a verified session's list id");
@@ -102,10 +140,14 @@ impl OtpService {
                 token.otp_block = Some(until);
                 Error::Incorrect {
                     otp_block: Some(until),
+                    attempts_left: token.attempts,
                 }
             }
         } else {
-            Error::Incorrect { otp_block: None }
+            Error::Incorrect {
+                otp_block: None,
+                attempts_left: token.attempts,
+            }
         };
         if let Some(token) = list.tokens.last() {
             let blocked = token.is_blocked();

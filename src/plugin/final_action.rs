@@ -8,6 +8,7 @@ use axum::Json;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
+use crate::clock::Timestamp;
 use crate::error::BackendError;
 use crate::plugin::credential::{Channel, Credential};
 
@@ -35,15 +36,30 @@ pub struct Verified {
     pub headers: HeaderMap,
     /// The session's purpose (`login`, `signup`, ...) once purposes are configured.
     pub purpose: Option<String>,
+    /// When the code (or magic link) was accepted.
+    pub verified_at: Timestamp,
+    /// The verify request's id (`X-Request-Id`, honoured or generated), for logs
+    /// and receivers that correlate.
+    pub request_id: Option<String>,
 }
 
 impl Verified {
-    /// What `credential` proves, for a request from `client_ip` with `headers`.
-    pub fn new(credential: Credential, client_ip: Option<IpAddr>, headers: HeaderMap) -> Self {
+    /// What `credential` proves at `verified_at`, for a request from `client_ip`
+    /// with `headers` (its `X-Request-Id` becomes [`Verified::request_id`]).
+    pub fn new(
+        credential: Credential,
+        client_ip: Option<IpAddr>,
+        headers: HeaderMap,
+        verified_at: Timestamp,
+    ) -> Self {
         let (address, channel) = match credential.contact() {
             Some(contact) => (contact.address().to_owned(), contact.channel()),
             None => (credential.as_str().to_owned(), Channel::Other),
         };
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         Self {
             credential,
             address,
@@ -51,6 +67,8 @@ impl Verified {
             client_ip,
             headers,
             purpose: None,
+            verified_at,
+            request_id,
         }
     }
 }
@@ -87,7 +105,12 @@ mod tests {
 
     fn verified(text: &str) -> Verified {
         let credential = Credential::new(text.to_owned()).expect("non-empty");
-        Verified::new(credential, None, HeaderMap::new())
+        Verified::new(
+            credential,
+            None,
+            HeaderMap::new(),
+            Timestamp::from_millis(0),
+        )
     }
 
     #[test]

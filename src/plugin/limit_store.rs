@@ -118,6 +118,8 @@ pub enum Scope {
     PrefixVerified,
     /// A pause of sends to one phone-number prefix.
     PrefixPaused,
+    /// A logged-out session token (its `jti`), refused until it would expire.
+    RevokedSession,
 }
 
 impl Scope {
@@ -133,6 +135,7 @@ impl Scope {
             Scope::PrefixSends => "pumping:sends",
             Scope::PrefixVerified => "pumping:verified",
             Scope::PrefixPaused => "pumping:paused",
+            Scope::RevokedSession => "revoked:session",
         }
     }
 }

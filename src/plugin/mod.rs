@@ -43,4 +43,7 @@ pub struct Plugins {
     pub limits: Arc<dyn LimitStore>,
     /// Runs after a successful verification.
     pub final_action: Arc<dyn FinalAction>,
+    /// Session tokens (`OTP_FINAL_ACTION=session`): the `/api/session` endpoints
+    /// check and revoke what the session final action issued.
+    pub sessions: Option<Arc<crate::login::Sessions>>,
 }

@@ -102,9 +102,12 @@ impl Sender for SmtpSender {
             tracing::info!(credential = %masked, "smtp: the credential holds no usable e-mail address");
             return Ok(Delivery::Rejected);
         };
-        let rendered = self
+        let mut rendered = self
             .templates
             .render(m.locale, m.code.expose(), m.valid_for);
+        if let Some(link) = m.link {
+            rendered.add_link(link);
+        }
         let email = Message::builder()
             .from(self.from.clone())
             .to(to)

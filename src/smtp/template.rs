@@ -101,6 +101,22 @@ pub struct Rendered {
     pub html: String,
 }
 
+impl Rendered {
+    /// Appends a magic link to both bodies (after the code, which stays usable).
+    pub fn add_link(&mut self, link: &str) {
+        let intro = if self.language == "es" {
+            "O abre este enlace para continuar:"
+        } else {
+            "Or open this link to continue:"
+        };
+        self.text.push_str(&format!("\n{intro}\n\n    {link}\n"));
+        let link = escape_html(link);
+        self.html.push_str(&format!(
+            "<p>{intro}</p>\n<p><a href=\"{link}\">{link}</a></p>\n"
+        ));
+    }
+}
+
 /// The message templates of every language, and the product name.
 #[derive(Debug, Clone)]
 pub struct Templates {
@@ -259,21 +275,7 @@ impl Templates {
     }
 }
 
-/// Escapes `& < > " '` for HTML text and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::http::page::escape_html;
 
 #[cfg(test)]
 mod tests {

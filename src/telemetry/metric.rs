@@ -60,12 +60,16 @@ fn enabled() -> bool {
 }
 
 /// The routes requests are counted under; anything else is `other`.
-const ROUTES: [&str; 5] = [
+const ROUTES: [&str; 9] = [
     "/api/otp/create",
     "/api/otp/resend",
     "/api/otp/verify",
     "/health",
     "/ready",
+    "/api/otp/link",
+    "/api/session",
+    "/api/session/logout",
+    "/.well-known/jwks.json",
 ];
 
 /// Registers the help text and unit of every metric with the installed recorder.
@@ -124,23 +128,19 @@ pub fn route(path: &str) -> Route {
 }
 
 /// Status codes this service answers get a label of their own; others their class.
-const KNOWN_STATUS: [u16; 12] = [200, 204, 400, 403, 404, 408, 409, 413, 415, 429, 500, 503];
-const STATUS_LABELS: [&str; 17] = [
-    "200", "204", "400", "403", "404", "408", "409", "413", "415", "429", "500", "503", "1xx",
-    "2xx", "3xx", "4xx", "5xx",
+const KNOWN_STATUS: [u16; 14] = [
+    200, 204, 303, 400, 401, 403, 404, 408, 409, 413, 415, 429, 500, 503,
+];
+const STATUS_LABELS: [&str; 19] = [
+    "200", "204", "303", "400", "401", "403", "404", "408", "409", "413", "415", "429", "500",
+    "503", "1xx", "2xx", "3xx", "4xx", "5xx",
 ];
 
 fn status_index(code: u16) -> usize {
     KNOWN_STATUS
         .iter()
         .position(|c| *c == code)
-        .unwrap_or(match code / 100 {
-            1 => 12,
-            2 => 13,
-            3 => 14,
-            4 => 15,
-            _ => 16,
-        })
+        .unwrap_or(KNOWN_STATUS.len() + usize::from(code / 100).clamp(1, 5) - 1)
 }
 
 /// The status label: the code for the ones this service answers, else its class.

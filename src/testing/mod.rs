@@ -41,6 +41,7 @@ pub enum SendMode {
 #[derive(Debug)]
 pub struct RecordingSender {
     sent: Mutex<Vec<(String, String)>>,
+    links: Mutex<Vec<Option<String>>>,
     mode: Mutex<SendMode>,
 }
 
@@ -55,6 +56,7 @@ impl RecordingSender {
     pub fn new() -> Self {
         Self {
             sent: Mutex::new(Vec::new()),
+            links: Mutex::new(Vec::new()),
             mode: Mutex::new(SendMode::Deliver),
         }
     }
@@ -75,6 +77,11 @@ impl RecordingSender {
             .last()
             .map(|(_, c)| c.clone())
             .expect("a code was sent")
+    }
+
+    /// The magic link of the last message delivered, if it had one.
+    pub fn last_link(&self) -> Option<String> {
+        self.links.lock().expect("lock").last().cloned().flatten()
     }
 
     /// The last code delivered to `credential` (its canonical text).
@@ -98,6 +105,10 @@ impl Sender for RecordingSender {
                     .lock()
                     .expect("lock")
                     .push((m.credential.as_str().to_owned(), m.code.expose().to_owned()));
+                self.links
+                    .lock()
+                    .expect("lock")
+                    .push(m.link.map(str::to_owned));
                 Ok(Delivery::Sent)
             }
             SendMode::Reject => Ok(Delivery::Rejected),

@@ -12,7 +12,7 @@
 //! `channel` is `OTP_WEBHOOK_CHANNEL` (default `sms`) for phone credentials, `email`
 //! for e-mail credentials and `other` for anything else (then `to` is the whole
 //! credential text); `locale` is the client's first `Accept-Language` choice (`en`
-//! when none).
+//! when none). With magic links on, `link` carries the URL that finishes the same code.
 //!
 //! # The signature
 //!
@@ -33,6 +33,7 @@
 mod settings;
 
 pub use settings::WebhookConfig;
+pub(crate) use settings::webhook_url;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +79,8 @@ struct Payload<'a> {
     code: &'a str,
     expires: String,
     locale: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<&'a str>,
 }
 
 /// Posts each code to `OTP_WEBHOOK_URL`, signed (see the module docs).
@@ -172,6 +175,7 @@ impl Sender for WebhookSender {
             code: m.code.expose(),
             expires: m.expires.to_iso8601(),
             locale: m.locale.preferred(),
+            link: m.link,
         })
         .map_err(|e| BackendError::Internal(format!("webhook: cannot encode the body: {e}")))?;
         let mut wait = self.backoff;

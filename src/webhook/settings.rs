@@ -33,20 +33,7 @@ impl WebhookConfig {
     /// Reads the webhook settings (`OTP_SENDER` lists `webhook`); `None` after
     /// recording a problem when a required one is missing.
     pub fn read(env: &mut Env) -> Option<Self> {
-        let raw = env.get("OTP_WEBHOOK_URL").unwrap_or_default().to_owned();
-        let url = match reqwest::Url::parse(&raw) {
-            Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) => {
-                Some(url)
-            }
-            _ => {
-                env.fail(
-                    "OTP_WEBHOOK_URL",
-                    &raw,
-                    "required with OTP_SENDER=webhook: an https:// URL (http:// only to a loopback address)",
-                );
-                None
-            }
-        };
+        let url = webhook_url(env, "OTP_WEBHOOK_URL", "OTP_SENDER=webhook");
         let secret = env.secret("OTP_WEBHOOK_SECRET");
         let secret_ok = secret
             .as_ref()
@@ -81,6 +68,27 @@ impl WebhookConfig {
             retries,
             backoff,
         })
+    }
+}
+
+/// A receiver's URL setting `name`, required by `needed_by`: `https://`, or plain
+/// `http://` only to a loopback address; `None` after recording the problem.
+pub(crate) fn webhook_url(env: &mut Env, name: &str, needed_by: &str) -> Option<reqwest::Url> {
+    let raw = env.get(name).unwrap_or_default().to_owned();
+    match reqwest::Url::parse(&raw) {
+        Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) => {
+            Some(url)
+        }
+        _ => {
+            env.fail(
+                name,
+                &raw,
+                &format!(
+                    "required with {needed_by}: an https:// URL (http:// only to a loopback address)"
+                ),
+            );
+            None
+        }
     }
 }
 

@@ -295,7 +295,18 @@ impl TestApp {
         Self::build(vars, 100_000).await
     }
 
+    /// A server whose final action is the configured one (`OTP_FINAL_ACTION`),
+    /// not the counting fake; no abuse limits.
+    pub async fn spawn_stock(vars: &[(&str, &str)]) -> Self {
+        let all: Vec<(&str, &str)> = NO_LIMITS.iter().chain(vars).copied().collect();
+        Self::build_with(&all, 100_000, false).await
+    }
+
     async fn build(vars: &[(&str, &str)], capacity: usize) -> Self {
+        Self::build_with(vars, capacity, true).await
+    }
+
+    async fn build_with(vars: &[(&str, &str)], capacity: usize, counting: bool) -> Self {
         let config = Arc::new(
             Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
                 .expect("test configuration is valid"),
@@ -315,7 +326,9 @@ impl TestApp {
         plugins.sender = sender.clone();
         plugins.ids = ids.clone();
         plugins.kms = kms.clone();
-        plugins.final_action = final_action.clone();
+        if counting {
+            plugins.final_action = final_action.clone();
+        }
         let state = AppState::new(&config, plugins, dyn_clock);
         let app = router::<()>(state);
         let addr = serve(app).await;

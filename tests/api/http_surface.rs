@@ -282,8 +282,21 @@ async fn every_error_body_is_error_and_message_json() {
             r.headers
         );
         let body = r.json();
-        let keys: Vec<&String> = body.as_object().expect("object").keys().collect();
-        assert_eq!(keys, ["error", "message"], "{}", r.text);
+        let keys: Vec<&str> = body
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        // `error` and `message`, and beyond them only the documented optional fields.
+        assert!(keys.contains(&"error") && keys.contains(&"message"), "{}", r.text);
+        assert!(
+            keys.iter().all(|k| {
+                ["error", "message", "otpBlock", "attemptsLeft", "retryAfter"].contains(k)
+            }),
+            "{}",
+            r.text
+        );
         assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }

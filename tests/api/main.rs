@@ -10,6 +10,7 @@
 
 mod awkward_credentials;
 mod binary;
+mod browser;
 mod contract;
 mod create;
 mod delivery;
@@ -20,6 +21,7 @@ mod helpers;
 mod http_surface;
 mod kek_rotation;
 mod limits;
+mod login;
 mod multi_credential;
 mod multi_instance;
 mod openapi;

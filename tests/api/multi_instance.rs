@@ -447,3 +447,50 @@ async fn instances_reach_redis_over_tls_and_check_its_certificate() {
         .assert_error(503, "SERVER");
     assert_eq!(untrusting.get("/ready").await.status, 503);
 }
+
+/// A session signed on A verifies on B (one key), and a logout on B is refused on A.
+#[tokio::test]
+async fn a_session_logged_out_on_one_instance_is_refused_by_the_other() {
+    let key = master_key();
+    let backend = Backend::single();
+    let mut pair = Pair::start(
+        &backend,
+        &[
+            ("OTP_FINAL_ACTION", "session"),
+            ("OTP_SESSION_KEY", &key),
+            ("OTP_SESSION_TOKEN_IN_BODY", "true"),
+        ],
+    );
+    let (cookie, code) = pair.a.session("shared@example.com").await;
+    let verified = pair.a.verify(&cookie, &code).await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+    let token = verified.json()["token"]
+        .as_str()
+        .expect("the token in the body")
+        .to_owned();
+    let whoami = |i: &Instance| {
+        i.client
+            .get(format!("{}/api/session", i.process.base))
+            .header("authorization", format!("Bearer {token}"))
+    };
+    for instance in [&pair.a, &pair.b] {
+        let r = instance.send(whoami(instance)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json()["sub"], "shared@example.com");
+    }
+    let out = pair
+        .b
+        .send(
+            pair.b
+                .post("/api/session/logout", None)
+                .header("authorization", format!("Bearer {token}")),
+        )
+        .await;
+    assert_eq!(out.status, 204);
+    for instance in [&pair.a, &pair.b] {
+        instance
+            .send(whoami(instance))
+            .await
+            .assert_error(401, "SESSION:INVALID");
+    }
+}

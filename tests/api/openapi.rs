@@ -21,7 +21,11 @@ fn all_errors() -> Vec<Error> {
         Error::CredentialInvalid,
         Error::Conflict,
         Error::Expired,
-        Error::Incorrect { otp_block: None },
+        Error::Incorrect {
+            otp_block: None,
+            attempts_left: 1,
+        },
+        Error::SessionInvalid,
         Error::InvalidCookie,
         Error::InvalidFormat,
         Error::ResentNotAllowed,
@@ -53,6 +57,7 @@ fn all_errors() -> Vec<Error> {
             | Error::VerificationNotAllowed
             | Error::TooManyRequests { .. }
             | Error::UnsupportedCountry
+            | Error::SessionInvalid
             | Error::ForbiddenOrigin
             | Error::RequestTimeout
             | Error::Unavailable(_)
@@ -120,7 +125,14 @@ fn each_operation_documents_its_codes_under_their_status() {
 
 #[tokio::test]
 async fn every_documented_route_answers_and_no_other_does() {
-    let app = TestApp::spawn().await;
+    // Every optional endpoint on: sessions, magic links, the demo page.
+    let app = TestApp::spawn_stock(&[
+        ("OTP_FINAL_ACTION", "session"),
+        ("OTP_MAGIC_LINK", "true"),
+        ("OTP_PUBLIC_URL", "https://otp.example.com"),
+        ("OTP_DEMO_PAGE", "true"),
+    ])
+    .await;
     let spec = spec();
     let mut documented = BTreeSet::new();
     for (path, item) in spec["paths"].as_object().expect("paths") {

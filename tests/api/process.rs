@@ -176,6 +176,25 @@ impl Server {
             .collect()
     }
 
+    /// The magic link of the next message the `log` sender printed for a credential
+    /// whose log form contains `credential` (`link=...` in text, `"link"` in JSON).
+    pub fn link_for(&mut self, credential: &str) -> String {
+        let line = self.wait_for(|l| l.contains("otp-sender") && l.contains(credential));
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
+            return json["fields"]["link"]
+                .as_str()
+                .expect("a link field")
+                .to_owned();
+        }
+        line.split("link=")
+            .nth(1)
+            .expect("link= in the log line")
+            .trim_start_matches('"')
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '"')
+            .collect()
+    }
+
     /// Stops the server and returns every output line not yet read (stdout and stderr).
     pub fn stop(&mut self) -> Vec<String> {
         let _ = self.child.kill();

@@ -6,6 +6,7 @@ use crate::error::BackendError;
 use crate::plugin::sender::{Delivery, OtpMessage, Sender};
 
 /// Development sender: logs `otp-sender credential=<credential> otp=<code> expires=<iso>`
+/// (and `link=<url>` with magic links)
 /// at `info`, through the same log stream (text or JSON) as everything else.
 ///
 /// This is the only place a code or a full credential is printed; the server refuses
@@ -20,6 +21,7 @@ impl Sender for LogSender {
             credential = %m.credential.as_str(),
             otp = %m.code.expose(),
             expires = %m.expires.to_iso8601(),
+            link = m.link,
             "otp-sender"
         );
         Ok(Delivery::Sent)

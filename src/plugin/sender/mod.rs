@@ -37,6 +37,9 @@ pub struct OtpMessage<'a> {
     pub valid_for: Duration,
     /// The languages the client asked for, best first (English when none fits).
     pub locale: &'a Locale,
+    /// A magic link that finishes the same token (`OTP_MAGIC_LINK`); deliver it
+    /// beside the code when set.
+    pub link: Option<&'a str>,
 }
 
 /// What became of a delivery.

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::clock::Timestamp;
+use crate::otp::SessionState;
 
 /// A failure of a request, with the stable code the client sees.
 #[derive(Debug, thiserror::Error)]
@@ -205,12 +206,27 @@ struct ErrorBody {
     otp_block: Option<String>,
     #[serde(rename = "attemptsLeft", skip_serializing_if = "Option::is_none")]
     attempts_left: Option<u8>,
+    #[serde(rename = "resendsLeft", skip_serializing_if = "Option::is_none")]
+    resends_left: Option<u8>,
+    #[serde(rename = "resendAfter", skip_serializing_if = "Option::is_none")]
+    resend_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
     #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
     retry_after: Option<String>,
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        self.into_response_with_state(None)
+    }
+}
+
+impl Error {
+    /// The error's answer; with `state`, the session's counters too
+    /// (`attemptsLeft`, `resendsLeft`, `resendAfter`, `expires`), so a frontend
+    /// need not guess what is left after a wrong code or a block.
+    pub fn into_response_with_state(self, state: Option<&SessionState>) -> Response {
         match &self {
             Error::Unavailable(detail) => tracing::warn!(detail, "backend unavailable"),
             Error::Internal(detail) => tracing::error!(detail, "internal error"),
@@ -223,7 +239,7 @@ impl IntoResponse for Error {
         let attempts_left = match &self {
             Error::Incorrect { attempts_left, .. } => Some(*attempts_left),
             Error::TooManyAttempts => Some(0),
-            _ => None,
+            _ => state.map(|s| s.attempts_left),
         };
         let retry_after = match &self {
             Error::TooManyRequests { retry_at, .. } => Some(retry_at.ceil_second().to_iso8601()),
@@ -234,6 +250,11 @@ impl IntoResponse for Error {
             message: self.message(),
             otp_block,
             attempts_left,
+            resends_left: state.and_then(|s| s.resends_left),
+            resend_after: state
+                .and_then(|s| s.resend_after)
+                .map(|t| t.ceil_second().to_iso8601()),
+            expires: state.map(|s| s.expires.floor_second().to_iso8601()),
             retry_after,
         };
         let mut response = (self.status(), axum::Json(body)).into_response();

@@ -251,7 +251,11 @@ impl Config {
             self.kms.name(),
             senders.join(","),
             self.credential,
-            if self.login.magic_link { " magic_link=on" } else { "" },
+            if self.login.magic_link {
+                " magic_link=on"
+            } else {
+                ""
+            },
             self.limits
         )
     }

@@ -16,6 +16,7 @@ mod ready;
 mod resend;
 pub mod serve;
 mod session;
+mod status;
 mod verify;
 
 use std::sync::Arc;
@@ -120,6 +121,8 @@ where
         .route("/api/otp/create", post(create::handler))
         .route("/api/otp/resend", post(resend::handler))
         .route("/api/otp/verify", post(verify::handler))
+        .route("/api/otp/status", get(status::status))
+        .route("/api/otp/cancel", post(status::cancel))
         .route("/health", any(health::handler))
         .route("/ready", get(ready::handler));
     if state.0.service.magic_links().is_some() {
@@ -200,10 +203,12 @@ impl<B> tower_http::trace::OnResponse<B> for AccessLog {
     }
 }
 
-/// The session-state body of create and resend (ISO-8601; `expires` truncated,
-/// blocks rounded up to the second).
+/// The session-state body of create, resend and status (ISO-8601; `expires`
+/// truncated, blocks and `resendAfter` rounded up to the second).
 #[derive(Serialize)]
 struct StateBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'static str>,
     expires: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     blocked: Option<bool>,
@@ -211,6 +216,30 @@ struct StateBody {
     resend_block: Option<String>,
     #[serde(rename = "otpBlock", skip_serializing_if = "Option::is_none")]
     otp_block: Option<String>,
+    #[serde(rename = "attemptsLeft")]
+    attempts_left: u8,
+    #[serde(rename = "resendsLeft", skip_serializing_if = "Option::is_none")]
+    resends_left: Option<u8>,
+    #[serde(rename = "resendAfter", skip_serializing_if = "Option::is_none")]
+    resend_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credentials: Option<usize>,
+}
+
+impl StateBody {
+    fn of(s: &SessionState) -> Self {
+        Self {
+            state: None,
+            expires: s.expires.floor_second().to_iso8601(),
+            blocked: s.blocked.then_some(true),
+            resend_block: s.resend_block.map(|t| t.ceil_second().to_iso8601()),
+            otp_block: s.otp_block.map(|t| t.ceil_second().to_iso8601()),
+            attempts_left: s.attempts_left,
+            resends_left: s.resends_left,
+            resend_after: s.resend_after.map(|t| t.ceil_second().to_iso8601()),
+            credentials: None,
+        }
+    }
 }
 
 /// The client's languages, from `Accept-Language` (for the message sent).
@@ -223,20 +252,14 @@ fn locale(headers: &axum::http::HeaderMap) -> Locale {
 }
 
 fn state_response(s: SessionState) -> Response {
-    Json(StateBody {
-        expires: s.expires.floor_second().to_iso8601(),
-        blocked: s.blocked.then_some(true),
-        resend_block: s.resend_block.map(|t| t.ceil_second().to_iso8601()),
-        otp_block: s.otp_block.map(|t| t.ceil_second().to_iso8601()),
-    })
-    .into_response()
+    Json(StateBody::of(&s)).into_response()
 }
 
 impl Inner {
     fn respond<T>(&self, outcome: Outcome<T>, had_cookie: bool, ok: fn(T) -> Response) -> Response {
         let response = match outcome.result {
             Ok(v) => ok(v),
-            Err(e) => e.into_response(),
+            Err(e) => e.into_response_with_state(outcome.state.as_ref()),
         };
         self.with_cookie(response, &outcome.cookie, had_cookie)
     }

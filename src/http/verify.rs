@@ -40,7 +40,10 @@ pub(super) async fn handler(
         .await;
     let credential = match outcome.result {
         Ok(credential) => credential,
-        Err(e) => return app.with_cookie(e.into_response(), &outcome.cookie, had_cookie),
+        Err(e) => {
+            let answer = e.into_response_with_state(outcome.state.as_ref());
+            return app.with_cookie(answer, &outcome.cookie, had_cookie);
+        }
     };
     let response = final_action(app, credential, client_ip, headers, now).await;
     app.with_cookie(response, &CookieUpdate::Clear, had_cookie)

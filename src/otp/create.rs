@@ -91,7 +91,7 @@ impl OtpService {
         self.limits
             .audit()
             .record(Event::SessionCreated, Some(&token.credential));
-        let state = SessionState::of(&token);
+        let state = SessionState::of(&token, &self.policy, 1, now);
         let list = TokenList {
             id,
             tokens: vec![token],
@@ -132,7 +132,7 @@ impl OtpService {
         };
         if let Some(i) = matched {
             let token = list.tokens.remove(i);
-            let state = SessionState::of(&token);
+            let state = SessionState::of(&token, &self.policy, list.tokens.len() + 1, now);
             list.tokens.push(token);
             return self.sealed(&list, now, Ok(state)).await;
         }
@@ -140,7 +140,7 @@ impl OtpService {
         // The ID is already spent: on failure the unchanged list goes back under the new ID.
         let result = match self.deliver(&token, locale, false, now).await {
             Ok(Delivery::Sent) => {
-                let state = SessionState::of(&token);
+                let state = SessionState::of(&token, &self.policy, list.tokens.len() + 1, now);
                 list.tokens.push(token);
                 Ok(state)
             }

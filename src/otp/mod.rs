@@ -5,11 +5,13 @@
 //! The single-use list ID is consumed atomically *before* any code comparison,
 //! so concurrent requests with one cookie get exactly one outcome that counts.
 
+mod cancel;
 mod create;
 pub mod link;
 pub mod policy;
 mod resend;
 mod session;
+mod status;
 pub mod token;
 mod verify;
 
@@ -21,6 +23,7 @@ use crate::limit::Limits;
 use crate::plugin::{IdStore, Kms, OtpGenerator, Plugins, Sender};
 pub use link::{LinkToken, MagicLinks};
 pub use policy::OtpPolicy;
+pub use status::Standing;
 use token::Token;
 
 /// The default bound on one send: the default request timeout (30 s) less 2 s.
@@ -51,6 +54,9 @@ pub struct Outcome<T> {
     pub cookie: CookieUpdate,
     /// Success value or client-facing error.
     pub result: Result<T, Error>,
+    /// The session's state after a refusal that concerns it (a wrong code, a
+    /// block), so the answer can say how many attempts and resends are left.
+    pub state: Option<SessionState>,
 }
 
 impl<T> Outcome<T> {
@@ -58,6 +64,7 @@ impl<T> Outcome<T> {
         Self {
             cookie: CookieUpdate::Keep,
             result: Err(e),
+            state: None,
         }
     }
 
@@ -65,7 +72,14 @@ impl<T> Outcome<T> {
         Self {
             cookie: CookieUpdate::Clear,
             result: Err(e),
+            state: None,
         }
+    }
+
+    /// The same outcome, telling the session's `state`.
+    fn with_state(mut self, state: SessionState) -> Self {
+        self.state = Some(state);
+        self
     }
 }
 
@@ -80,16 +94,36 @@ pub struct SessionState {
     pub resend_block: Option<Timestamp>,
     /// No verification before this instant.
     pub otp_block: Option<Timestamp>,
+    /// Wrong codes the current code still allows.
+    pub attempts_left: u8,
+    /// Resends still allowed; `None` when unlimited.
+    pub resends_left: Option<u8>,
+    /// When a resend becomes possible; `None` when none is left.
+    pub resend_after: Option<Timestamp>,
+    /// Credentials in the session.
+    pub credentials: usize,
 }
 
 impl SessionState {
-    fn of(t: &Token) -> Self {
+    /// The state of `t`, the current token of a list of `credentials`, at `now`.
+    fn of(t: &Token, policy: &OtpPolicy, credentials: usize, now: Timestamp) -> Self {
         let blocked = t.is_blocked();
+        let resends_left = match (blocked, policy.only_one_resend) {
+            (true, _) => Some(0),
+            (false, true) => Some(u8::from(!t.resent)),
+            (false, false) => None,
+        };
+        let resend_after =
+            (resends_left != Some(0)).then(|| t.resend_block.filter(|rb| *rb > now).unwrap_or(now));
         Self {
             expires: t.expires,
             blocked,
             resend_block: if blocked { None } else { t.resend_block },
             otp_block: if blocked { None } else { t.otp_block },
+            attempts_left: t.attempts,
+            resends_left,
+            resend_after,
+            credentials,
         }
     }
 }

@@ -75,7 +75,12 @@ impl OtpService {
                 token.resend_block = (!self.policy.only_one_resend
                     && !self.policy.resend_block.is_zero())
                 .then(|| now.plus(self.policy.resend_block));
-                Ok(SessionState::of(&token))
+                Ok(SessionState::of(
+                    &token,
+                    &self.policy,
+                    list.tokens.len() + 1,
+                    now,
+                ))
             }
             Ok(Delivery::Rejected) => {
                 token = previous;

@@ -168,7 +168,11 @@ impl OtpService {
         result: Result<T, Error>,
     ) -> Outcome<T> {
         match self.seal(list, now).await {
-            Ok(cookie) => Outcome { cookie, result },
+            Ok(cookie) => Outcome {
+                cookie,
+                result,
+                state: None,
+            },
             Err(e) => Outcome::clear(e),
         }
     }

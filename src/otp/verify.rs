@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::limit::Request;
-use crate::otp::{CookieUpdate, LinkToken, OtpService, Outcome};
+use crate::otp::{CookieUpdate, LinkToken, OtpService, Outcome, SessionState};
 use crate::plugin::{Credential, OtpCode};
 use crate::telemetry::audit::Event;
 use crate::telemetry::metric;
@@ -84,7 +84,8 @@ impl OtpService {
                 },
                 Some(&current.credential),
             );
-            return Outcome::keep(Error::VerificationNotAllowed);
+            let state = SessionState::of(current, &self.policy, list.tokens.len(), now);
+            return Outcome::keep(Error::VerificationNotAllowed).with_state(state);
         }
         // Consume the single-use ID before comparing: of N concurrent requests with
         // this cookie, one alone gets past this line and learns anything.
@@ -123,6 +124,7 @@ impl OtpService {
             return Outcome {
                 cookie: CookieUpdate::Clear,
                 result: Ok(token.credential.clone()),
+                state: None,
             };
         }
         token.attempts = token.attempts.saturating_sub(1);
@@ -149,6 +151,10 @@ impl OtpService {
                 attempts_left: token.attempts,
             }
         };
+        let state = list
+            .tokens
+            .last()
+            .map(|t| SessionState::of(t, &self.policy, list.tokens.len(), now));
         if let Some(token) = list.tokens.last() {
             let blocked = token.is_blocked();
             metric::failed(blocked);
@@ -161,6 +167,10 @@ impl OtpService {
             };
             self.limits.audit().record(event, Some(&token.credential));
         }
-        self.sealed(&list, now, Err(error)).await
+        let outcome = self.sealed(&list, now, Err(error)).await;
+        match state {
+            Some(state) => outcome.with_state(state),
+            None => outcome,
+        }
     }
 }

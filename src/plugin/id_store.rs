@@ -80,6 +80,16 @@ pub trait IdStore: Send + Sync + fmt::Debug {
     /// Removes `id` if live; `true` for exactly one caller.
     async fn consume(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError>;
 
+    /// Removes `id` if live, like [`IdStore::consume`], but leaves no trace for
+    /// [`IdStore::just_consumed`]: the session was ended on purpose (cancel), so a
+    /// late request with its cookie is simply invalid, not a lost race.
+    async fn retire(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
+        self.consume(id, now).await
+    }
+
+    /// Whether `id` is live at `now`, changing nothing (`GET /api/otp/status`).
+    async fn is_live(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError>;
+
     /// Whether `id` was consumed (by `replace` or `consume`) less than
     /// [`RACE_WINDOW`] before `now`: a request that finds its ID gone for this
     /// reason lost a race with a concurrent one (a double submit) and must leave
@@ -255,6 +265,18 @@ impl IdStore for MemoryIdStore {
 
     async fn consume(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
         Ok(self.consume_now(id, now))
+    }
+
+    async fn retire(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
+        let Some((_, exp)) = self.map.remove(&id) else {
+            return Ok(false);
+        };
+        self.held.fetch_sub(1, Ordering::Relaxed);
+        Ok(exp > now.as_millis())
+    }
+
+    async fn is_live(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
+        Ok(self.map.get(&id).is_some_and(|exp| *exp > now.as_millis()))
     }
 
     async fn just_consumed(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {

@@ -202,6 +202,22 @@ impl IdStore for RedisIdStore {
         Ok(live)
     }
 
+    async fn retire(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
+        let value: Option<u64> = self
+            .redis
+            .query(redis::cmd("GETDEL").arg(self.key(id)))
+            .await?;
+        Ok(value.is_some_and(|exp| exp > now.as_millis()))
+    }
+
+    async fn is_live(&self, id: ListId, now: Timestamp) -> Result<bool, BackendError> {
+        let value: Option<u64> = self
+            .redis
+            .query(redis::cmd("GET").arg(self.key(id)))
+            .await?;
+        Ok(value.is_some_and(|exp| exp > now.as_millis()))
+    }
+
     async fn just_consumed(&self, id: ListId, _now: Timestamp) -> Result<bool, BackendError> {
         let marked: Option<String> = self
             .redis

@@ -60,10 +60,12 @@ fn enabled() -> bool {
 }
 
 /// The routes requests are counted under; anything else is `other`.
-const ROUTES: [&str; 9] = [
+const ROUTES: [&str; 11] = [
     "/api/otp/create",
     "/api/otp/resend",
     "/api/otp/verify",
+    "/api/otp/status",
+    "/api/otp/cancel",
     "/health",
     "/ready",
     "/api/otp/link",

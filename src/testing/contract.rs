@@ -40,6 +40,28 @@ pub async fn id_store_contract(a: Arc<dyn IdStore>, b: Arc<dyn IdStore>) {
     assert!(!a.consume(id, now).await.expect("consume"));
     assert!(!b.consume(id, now).await.expect("consume"));
 
+    // Looking changes nothing; a consumed, unknown or expired ID is not live.
+    let id = a.issue(exp, now).await.expect("issue");
+    assert!(b.is_live(id, now).await.expect("is_live"));
+    assert!(a.is_live(id, now).await.expect("is_live"), "looking twice");
+    assert!(
+        !b.is_live(id, exp).await.expect("is_live"),
+        "dead at its expiry"
+    );
+    assert!(
+        b.consume(id, now).await.expect("consume"),
+        "looking spent nothing"
+    );
+    assert!(!a.is_live(id, now).await.expect("is_live"));
+    assert!(!a.is_live(ListId::random(), now).await.expect("is_live"));
+
+    // Retire removes a live ID once and leaves no double-submit trace.
+    let id = a.issue(exp, now).await.expect("issue");
+    assert!(b.retire(id, now).await.expect("retire"));
+    assert!(!a.retire(id, now).await.expect("retire"));
+    assert!(!a.just_consumed(id, now).await.expect("just_consumed"));
+    assert!(!a.consume(id, now).await.expect("consume"));
+
     // Replace retires the old ID and hands out a new live one.
     let old = a.issue(exp, now).await.expect("issue");
     let new = b

@@ -289,10 +289,24 @@ async fn every_error_body_is_error_and_message_json() {
             .map(String::as_str)
             .collect();
         // `error` and `message`, and beyond them only the documented optional fields.
-        assert!(keys.contains(&"error") && keys.contains(&"message"), "{}", r.text);
+        assert!(
+            keys.contains(&"error") && keys.contains(&"message"),
+            "{}",
+            r.text
+        );
         assert!(
             keys.iter().all(|k| {
-                ["error", "message", "otpBlock", "attemptsLeft", "retryAfter"].contains(k)
+                [
+                    "error",
+                    "message",
+                    "otpBlock",
+                    "attemptsLeft",
+                    "resendsLeft",
+                    "resendAfter",
+                    "expires",
+                    "retryAfter",
+                ]
+                .contains(k)
             }),
             "{}",
             r.text

@@ -33,6 +33,7 @@ mod replay_and_concurrency;
 mod resend;
 mod reverse_proxy;
 mod smoke;
+mod status_and_cancel;
 mod tampering;
 mod telemetry;
 mod verify;

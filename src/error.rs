@@ -60,6 +60,13 @@ pub enum Error {
         /// Whole seconds from the refusal to `retry_at` (the `Retry-After` header).
         retry_in: u64,
     },
+    /// An `Idempotency-Key` that is empty, longer than 64 characters or not
+    /// visible ASCII.
+    #[error("invalid idempotency key")]
+    IdempotencyKeyInvalid,
+    /// An `Idempotency-Key` reused with another request body.
+    #[error("idempotency key reused with another request")]
+    IdempotencyMismatch,
     /// No valid session token: missing, tampered, expired, signed by an unknown
     /// key, or revoked by a logout.
     #[error("invalid session")]
@@ -138,6 +145,8 @@ impl Error {
             Error::TooManyRequests { .. } => "OTP:TOO_MANY_REQUESTS",
             Error::UnsupportedCountry => "CREDENTIAL:UNSUPPORTED_COUNTRY",
             Error::SessionInvalid => "SESSION:INVALID",
+            Error::IdempotencyKeyInvalid => "REQUEST:INVALID_IDEMPOTENCY_KEY",
+            Error::IdempotencyMismatch => "REQUEST:IDEMPOTENCY_MISMATCH",
             Error::ForbiddenOrigin => "REQUEST:FORBIDDEN_ORIGIN",
             Error::RequestTimeout => "REQUEST:TIMEOUT",
             Error::Unavailable(_) | Error::Internal(_) => "SERVER",
@@ -165,6 +174,12 @@ impl Error {
             Error::TooManyRequests { .. } => "Too many requests. Please wait before trying again.",
             Error::UnsupportedCountry => "Phone numbers of this country are not supported.",
             Error::SessionInvalid => "No valid session: sign in again.",
+            Error::IdempotencyKeyInvalid => {
+                "The Idempotency-Key header must be 1 to 64 visible ASCII characters."
+            }
+            Error::IdempotencyMismatch => {
+                "This Idempotency-Key was used with another request; use a new key for a new request."
+            }
             Error::ForbiddenOrigin => {
                 "Requests from this origin are not allowed (set CORS_ORIGIN to allow a frontend on another origin)."
             }
@@ -181,6 +196,8 @@ impl Error {
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::SessionInvalid => StatusCode::UNAUTHORIZED,
+            Error::IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
+            Error::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Incorrect { .. }
             | Error::TooManyAttempts
             | Error::VerificationNotAllowed

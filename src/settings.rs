@@ -16,14 +16,17 @@ use crate::config::{BROWSER_COOKIE_LIMIT, ConfigError, Env, Environment, ServerC
 use crate::crypto::{self, Kek, KeyId, MasterKey};
 use crate::limit::LimitPolicy;
 use crate::login::{FinalActionKind, LoginConfig, SessionFinalAction, Sessions};
-use crate::otp::OtpPolicy;
 use crate::otp::token::max_encoded_len;
+use crate::otp::{OtpPolicy, TestCredentials};
 use crate::plugin::{
     CodeFormat, CredentialKind, EchoCredential, IdStore, Kms, LimitStore, LogSender, MemoryIdStore,
-    MemoryKms, MemoryLimitStore, Plugins, RandomGenerator, RoutingSender, Sender, StaticKms,
+    MemoryKms, MemoryLimitStore, MemoryReplayStore, Plugins, RandomGenerator, ReplayStore,
+    RoutingSender, Sender, StaticKms,
 };
 #[cfg(feature = "redis")]
-use crate::redis::{RedisConfig, RedisConnection, RedisIdStore, RedisKms, RedisLimitStore};
+use crate::redis::{
+    RedisConfig, RedisConnection, RedisIdStore, RedisKms, RedisLimitStore, RedisReplayStore,
+};
 #[cfg(feature = "smtp")]
 use crate::smtp::{SmtpConfig, SmtpSender, Templates};
 #[cfg(feature = "webhook")]
@@ -166,6 +169,8 @@ pub struct Config {
     pub limits: LimitPolicy,
     /// What runs after verification, sessions, magic links, the demo page.
     pub login: LoginConfig,
+    /// `OTP_TEST_CREDENTIALS`: addresses with a fixed code (nothing is sent to them).
+    pub test_credentials: TestCredentials,
     /// The key that turns addresses into counter keys.
     limit_secret: LimitSecret,
     /// Settings that are allowed but probably not meant (logged at start-up).
@@ -288,6 +293,7 @@ impl Config {
         safety_checks(env, &server, sender_explicit, &mut warnings);
         let login = LoginConfig::read(env, &server, &mut warnings);
         let code_format = CodeFormat::read(env);
+        let test_credentials = TestCredentials::read(env, &code_format, server.is_production());
         let policy = OtpPolicy::read(env);
         let kms = kms(env);
         let id_store = id_store(env);
@@ -330,6 +336,7 @@ impl Config {
             redis,
             limits,
             login,
+            test_credentials,
             limit_secret,
             warnings,
         };
@@ -659,6 +666,7 @@ impl Plugins {
             ids: id_store_plugin(config, clock, redis).map_err(one)?,
             kms: kms_plugin(config, redis).map_err(one)?,
             limits,
+            replays: replay_store_plugin(config, clock, redis).map_err(one)?,
             final_action: final_action_plugin(config, sessions.as_ref()).map_err(one)?,
             sessions,
         })
@@ -687,43 +695,73 @@ fn final_action_plugin(
 }
 
 #[cfg(feature = "redis")]
-type Redis<'a> = Option<&'a RedisConnection>;
+type RedisHandle = RedisConnection;
 #[cfg(not(feature = "redis"))]
-type Redis<'a> = Option<&'a ()>;
+type RedisHandle = ();
+type Redis<'a> = Option<&'a RedisHandle>;
 
 const NO_REDIS: &str = "OTP_ID_STORE=redis or OTP_KMS=redis needs REDIS_URL or REDIS_CLUSTER_NODES";
 
-/// The limits count where the list IDs live: shared when the IDs are.
+/// A store that lives where the list IDs do: in this process (its dead entries
+/// swept on the ID store's timer), or in the shared Redis. The limits, the
+/// revocations and the idempotency keys are thus shared exactly when the IDs are.
+fn beside_ids<T: ?Sized>(
+    config: &Config,
+    redis: Redis<'_>,
+    memory: impl FnOnce(usize, Duration) -> Arc<T>,
+    remote: impl FnOnce(&RedisHandle) -> Result<Arc<T>, String>,
+) -> Result<Arc<T>, String> {
+    match &config.id_store {
+        IdStoreConfig::Memory {
+            capacity,
+            sweep_every,
+        } => Ok(memory(*capacity, *sweep_every)),
+        IdStoreConfig::Redis => redis.ok_or_else(|| NO_REDIS.to_owned()).and_then(remote),
+    }
+}
+
+/// `store`, swept every `every` (when built inside a Tokio runtime; the sweeper
+/// lives as long as the runtime, so its handle is not kept).
+fn swept<M: crate::plugin::Sweep>(store: M, clock: &Arc<dyn Clock>, every: Duration) -> Arc<M> {
+    let store = Arc::new(store);
+    if tokio::runtime::Handle::try_current().is_ok() {
+        drop(crate::plugin::spawn_sweeper(
+            Arc::clone(&store),
+            Arc::clone(clock),
+            every,
+        ));
+    }
+    store
+}
+
+/// A Redis-backed plug-in built from the connection (`redis` builds), or the
+/// reason there is none.
+#[cfg(feature = "redis")]
+macro_rules! remote {
+    ($r:ident => $e:expr) => {
+        |$r: &RedisHandle| Ok($e)
+    };
+}
+#[cfg(not(feature = "redis"))]
+macro_rules! remote {
+    ($r:ident => $e:expr) => {
+        |_: &RedisHandle| Err(NO_REDIS.to_owned())
+    };
+}
+
 fn limit_store_plugin(
     config: &Config,
     clock: &Arc<dyn Clock>,
     redis: Redis<'_>,
 ) -> Result<Arc<dyn LimitStore>, String> {
-    match &config.id_store {
-        IdStoreConfig::Memory {
-            capacity,
-            sweep_every,
-        } => {
-            let store = Arc::new(MemoryLimitStore::new(*capacity));
-            if tokio::runtime::Handle::try_current().is_ok() {
-                drop(MemoryLimitStore::spawn_sweeper(
-                    Arc::clone(&store),
-                    Arc::clone(clock),
-                    *sweep_every,
-                ));
-            }
-            Ok(store)
-        }
-        #[cfg(feature = "redis")]
-        IdStoreConfig::Redis => redis
-            .map(|r| Arc::new(RedisLimitStore::new(r.clone())) as Arc<dyn LimitStore>)
-            .ok_or_else(|| NO_REDIS.to_owned()),
-        #[cfg(not(feature = "redis"))]
-        IdStoreConfig::Redis => {
-            let _ = redis;
-            Err(NO_REDIS.to_owned())
-        }
-    }
+    beside_ids(
+        config,
+        redis,
+        |capacity, every| {
+            swept(MemoryLimitStore::new(capacity), clock, every) as Arc<dyn LimitStore>
+        },
+        remote!(r => Arc::new(RedisLimitStore::new(r.clone())) as Arc<dyn LimitStore>),
+    )
 }
 
 fn id_store_plugin(
@@ -731,32 +769,27 @@ fn id_store_plugin(
     clock: &Arc<dyn Clock>,
     redis: Redis<'_>,
 ) -> Result<Arc<dyn IdStore>, String> {
-    match &config.id_store {
-        IdStoreConfig::Memory {
-            capacity,
-            sweep_every,
-        } => {
-            let store = Arc::new(MemoryIdStore::new(*capacity));
-            if tokio::runtime::Handle::try_current().is_ok() {
-                // The sweeper lives as long as the runtime; the handle is not needed.
-                drop(MemoryIdStore::spawn_sweeper(
-                    Arc::clone(&store),
-                    Arc::clone(clock),
-                    *sweep_every,
-                ));
-            }
-            Ok(store)
-        }
-        #[cfg(feature = "redis")]
-        IdStoreConfig::Redis => redis
-            .map(|r| Arc::new(RedisIdStore::new(r.clone())) as Arc<dyn IdStore>)
-            .ok_or_else(|| NO_REDIS.to_owned()),
-        #[cfg(not(feature = "redis"))]
-        IdStoreConfig::Redis => {
-            let _ = redis;
-            Err(NO_REDIS.to_owned())
-        }
-    }
+    beside_ids(
+        config,
+        redis,
+        |capacity, every| swept(MemoryIdStore::new(capacity), clock, every) as Arc<dyn IdStore>,
+        remote!(r => Arc::new(RedisIdStore::new(r.clone())) as Arc<dyn IdStore>),
+    )
+}
+
+fn replay_store_plugin(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    redis: Redis<'_>,
+) -> Result<Arc<dyn ReplayStore>, String> {
+    beside_ids(
+        config,
+        redis,
+        |capacity, every| {
+            swept(MemoryReplayStore::new(capacity), clock, every) as Arc<dyn ReplayStore>
+        },
+        remote!(r => Arc::new(RedisReplayStore::new(r.clone())) as Arc<dyn ReplayStore>),
+    )
 }
 
 fn kms_plugin(config: &Config, redis: Redis<'_>) -> Result<Arc<dyn Kms>, String> {

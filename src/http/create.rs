@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::error::Error;
 use crate::http::client::ClientIp;
-use crate::http::{AppState, body, locale, state_response};
+use crate::http::{AppState, body, idempotency, locale, state_response};
 
 /// Parses the credential, then runs the create flow.
 pub(super) async fn handler(
@@ -17,18 +17,30 @@ pub(super) async fn handler(
     body: Bytes,
 ) -> Response {
     let app = &app.0;
-    let now = app.clock.now();
     let cookie = app.cookies.read(&headers);
-    let credential = body::create_value(&headers, body)
-        .await
-        .and_then(|value| app.credential.parse(&value));
-    let Some(credential) = credential else {
-        return app.respond_error(Error::CredentialInvalid);
+    let work = async {
+        let now = app.clock.now();
+        let credential = body::create_value(&headers, body.clone())
+            .await
+            .and_then(|value| app.credential.parse(&value));
+        let Some(credential) = credential else {
+            return app.respond_error(Error::CredentialInvalid);
+        };
+        let locale = locale(&headers);
+        let outcome = app
+            .service
+            .create(cookie.as_deref(), credential, &locale, client_ip, now)
+            .await;
+        app.respond(outcome, cookie.is_some(), state_response)
     };
-    let locale = locale(&headers);
-    let outcome = app
-        .service
-        .create(cookie.as_deref(), credential, &locale, client_ip, now)
-        .await;
-    app.respond(outcome, cookie.is_some(), state_response)
+    idempotency::once(
+        app,
+        "create",
+        client_ip,
+        &headers,
+        cookie.as_deref(),
+        &body,
+        work,
+    )
+    .await
 }

@@ -9,6 +9,7 @@ pub mod cookie;
 mod create;
 mod demo;
 mod health;
+mod idempotency;
 mod layers;
 mod link;
 pub mod page;
@@ -54,6 +55,7 @@ pub(crate) struct Inner {
     credential: Arc<dyn CredentialSchema>,
     final_action: Arc<dyn FinalAction>,
     ids: Arc<dyn IdStore>,
+    replays: Arc<dyn crate::plugin::ReplayStore>,
     kms: Arc<dyn Kms>,
     cookies: CookieSettings,
     cors_origins: Vec<HeaderValue>,
@@ -77,6 +79,9 @@ impl AppState {
                 Arc::clone(&plugins.limits),
                 config.limit_secret(),
             ));
+        if !config.test_credentials.is_empty() {
+            service = service.with_test_credentials(config.test_credentials.clone());
+        }
         if let (true, Some(url)) = (config.login.magic_link, &config.login.public_url) {
             service = service.with_magic_links(MagicLinks::new(url, config.limit_secret()));
         }
@@ -88,6 +93,7 @@ impl AppState {
             credential: plugins.credential,
             final_action: plugins.final_action,
             ids: plugins.ids,
+            replays: plugins.replays,
             kms: plugins.kms,
             cookies: CookieSettings::new(cookie_name, config.server.cookie_secure)
                 .with_same_site(config.server.cookie_same_site),

@@ -5,20 +5,35 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::http::client::ClientIp;
-use crate::http::{AppState, locale, state_response};
+use bytes::Bytes;
+
+use crate::http::{AppState, idempotency, locale, state_response};
 
 /// Runs the resend flow; any body is ignored.
 pub(super) async fn handler(
     State(app): State<AppState>,
     ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     let app = &app.0;
-    let now = app.clock.now();
     let cookie = app.cookies.read(&headers);
-    let outcome = app
-        .service
-        .resend(cookie.as_deref(), &locale(&headers), client_ip, now)
-        .await;
-    app.respond(outcome, cookie.is_some(), state_response)
+    let work = async {
+        let now = app.clock.now();
+        let outcome = app
+            .service
+            .resend(cookie.as_deref(), &locale(&headers), client_ip, now)
+            .await;
+        app.respond(outcome, cookie.is_some(), state_response)
+    };
+    idempotency::once(
+        app,
+        "resend",
+        client_ip,
+        &headers,
+        cookie.as_deref(),
+        &body,
+        work,
+    )
+    .await
 }

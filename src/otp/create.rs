@@ -66,7 +66,7 @@ impl OtpService {
             Ok(a) => a,
             Err(e) => return Outcome::keep(e),
         };
-        let code = self.generator.generate();
+        let code = self.new_code(&credential);
         let token = Token::new(credential, code, now, &self.policy);
         // The ID is stored before anything is sent: a store that is down or full
         // must not cost anyone a message that could never be verified.
@@ -136,7 +136,8 @@ impl OtpService {
             list.tokens.push(token);
             return self.sealed(&list, now, Ok(state)).await;
         }
-        let token = Token::new(credential, self.generator.generate(), now, &self.policy);
+        let code = self.new_code(&credential);
+        let token = Token::new(credential, code, now, &self.policy);
         // The ID is already spent: on failure the unchanged list goes back under the new ID.
         let result = match self.deliver(&token, locale, false, now).await {
             Ok(Delivery::Sent) => {

@@ -12,6 +12,7 @@ pub mod policy;
 mod resend;
 mod session;
 mod status;
+pub mod test_credentials;
 pub mod token;
 mod verify;
 
@@ -24,6 +25,7 @@ use crate::plugin::{IdStore, Kms, OtpGenerator, Plugins, Sender};
 pub use link::{LinkToken, MagicLinks};
 pub use policy::OtpPolicy;
 pub use status::Standing;
+pub use test_credentials::TestCredentials;
 use token::Token;
 
 /// The default bound on one send: the default request timeout (30 s) less 2 s.
@@ -140,6 +142,7 @@ pub struct OtpService {
     limits: Limits,
     send_budget: std::time::Duration,
     links: Option<Arc<MagicLinks>>,
+    test_credentials: Arc<TestCredentials>,
 }
 
 impl OtpService {
@@ -155,6 +158,22 @@ impl OtpService {
             limits: Limits::off(),
             send_budget: DEFAULT_SEND_BUDGET,
             links: None,
+            test_credentials: Arc::new(TestCredentials::default()),
+        }
+    }
+
+    /// Fixed codes for listed addresses, which are then never sent (none by default).
+    #[must_use]
+    pub fn with_test_credentials(mut self, test_credentials: TestCredentials) -> Self {
+        self.test_credentials = Arc::new(test_credentials);
+        self
+    }
+
+    /// A new code for `credential`: random, or its fixed test code.
+    fn new_code(&self, credential: &crate::plugin::Credential) -> crate::plugin::OtpCode {
+        match self.test_credentials.code_for(credential) {
+            Some(code) => code.clone(),
+            None => self.generator.generate(),
         }
     }
 

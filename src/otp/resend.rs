@@ -67,7 +67,7 @@ impl OtpService {
             None => return Outcome::clear(Error::InvalidCookie),
         };
         let previous = token.clone();
-        token.otp = Some(self.generator.generate());
+        token.otp = Some(self.new_code(&token.credential));
         token.expires = expires;
         let result = match self.deliver(&token, locale, true, now).await {
             Ok(Delivery::Sent) => {

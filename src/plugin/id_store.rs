@@ -5,14 +5,13 @@
 
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
 
-use crate::clock::{Clock, Timestamp};
+use crate::clock::Timestamp;
 use crate::error::BackendError;
 
 /// Bytes in a list ID.
@@ -200,25 +199,6 @@ impl MemoryIdStore {
         dropped
     }
 
-    /// Sweeps `store` every `every` until the returned task is dropped or aborted.
-    pub fn spawn_sweeper(
-        store: Arc<Self>,
-        clock: Arc<dyn Clock>,
-        every: Duration,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let dropped = store.sweep(clock.now());
-                if dropped > 0 {
-                    tracing::debug!(dropped, "swept expired list ids");
-                }
-            }
-        })
-    }
-
     fn insert_new(&self, expires: Timestamp) -> Result<ListId, BackendError> {
         // Full answers at once: sweeping here made every create scan the whole map
         // while the store was full. Dead IDs go on the sweeper's timer.
@@ -237,6 +217,14 @@ impl MemoryIdStore {
                 return Ok(id);
             }
         }
+    }
+}
+
+impl super::Sweep for MemoryIdStore {
+    const WHAT: &'static str = "list ids";
+
+    fn sweep(&self, now: Timestamp) -> usize {
+        MemoryIdStore::sweep(self, now)
     }
 }
 

@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use smallvec::SmallVec;
 
-use crate::clock::{Clock, Timestamp};
+use crate::clock::Timestamp;
 use crate::error::BackendError;
 
 /// "At most `max` events within any `window`."
@@ -309,23 +308,6 @@ impl MemoryLimitStore {
         self.held.fetch_sub(dropped, Ordering::Relaxed);
         dropped
     }
-
-    /// Sweeps `store` every `every` until the returned task is dropped or aborted.
-    pub fn spawn_sweeper(
-        store: Arc<Self>,
-        clock: Arc<dyn Clock>,
-        every: Duration,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                store.sweep(clock.now());
-            }
-        })
-    }
-
     fn hit_now(
         &self,
         key: &LimitKey,
@@ -386,6 +368,14 @@ impl MemoryLimitStore {
             count: count.saturating_add(1),
             receipt: Some(Receipt(receipt)),
         })
+    }
+}
+
+impl super::Sweep for MemoryLimitStore {
+    const WHAT: &'static str = "limit logs";
+
+    fn sweep(&self, now: Timestamp) -> usize {
+        MemoryLimitStore::sweep(self, now)
     }
 }
 

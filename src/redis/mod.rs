@@ -28,10 +28,12 @@ mod connection;
 mod id_store;
 mod kms;
 mod limit_store;
+mod replay_store;
 mod settings;
 
 pub use connection::RedisConnection;
 pub use id_store::RedisIdStore;
 pub use kms::RedisKms;
 pub use limit_store::RedisLimitStore;
+pub use replay_store::RedisReplayStore;
 pub use settings::{RedisConfig, RedisTarget, master_keys};

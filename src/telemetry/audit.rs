@@ -56,6 +56,8 @@ pub enum Event {
     },
     /// The final action failed after a right code.
     FinalActionFailed,
+    /// A test credential (`OTP_TEST_CREDENTIALS`) got its fixed code: nothing was sent.
+    TestCredentialUsed,
 }
 
 impl Event {
@@ -71,6 +73,7 @@ impl Event {
             Event::Blocked { .. } => "blocked",
             Event::LimitHit { .. } => "limit_hit",
             Event::FinalActionFailed => "final_action_failed",
+            Event::TestCredentialUsed => "test_credential_used",
         }
     }
 
@@ -84,6 +87,7 @@ impl Event {
             Event::Blocked { reason } => reason,
             Event::LimitHit { .. } => "refused",
             Event::FinalActionFailed => "error",
+            Event::TestCredentialUsed => "not_sent",
         }
     }
 }
@@ -196,6 +200,7 @@ mod tests {
                 limit: "creates:ip",
             },
             Event::FinalActionFailed,
+            Event::TestCredentialUsed,
         ];
         let mut names: Vec<_> = events.iter().map(|e| e.name()).collect();
         names.sort_unstable();

@@ -494,3 +494,31 @@ async fn a_session_logged_out_on_one_instance_is_refused_by_the_other() {
             .assert_error(401, "SESSION:INVALID");
     }
 }
+
+/// A create repeated on the other instance with the same `Idempotency-Key` gets
+/// the first answer from Redis and sends nothing.
+#[tokio::test]
+async fn an_idempotent_create_repeated_on_the_other_instance_sends_once() {
+    let backend = Backend::single();
+    let mut pair = Pair::start(&backend, &[]);
+    let create = |i: &Instance| {
+        i.post("/api/otp/create", None)
+            .header("idempotency-key", "shared-key")
+            .header("content-type", "application/json")
+            .body(r#"{"email":"idem@example.com"}"#)
+    };
+    let first = pair.a.send(create(&pair.a)).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let again = pair.b.send(create(&pair.b)).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(again.set_cookies(), first.set_cookies());
+    let code = pair.a.code_for("idem@example.com");
+    let b_lines = pair.b.process.drain();
+    assert!(
+        b_lines.iter().all(|l| !l.contains("otp-sender")),
+        "B sent nothing: {b_lines:#?}"
+    );
+    let cookie = again.cookie().expect("cookie");
+    assert_eq!(pair.b.verify(&cookie, &code).await.status, 200);
+}

@@ -26,6 +26,8 @@ fn all_errors() -> Vec<Error> {
             attempts_left: 1,
         },
         Error::SessionInvalid,
+        Error::IdempotencyKeyInvalid,
+        Error::IdempotencyMismatch,
         Error::InvalidCookie,
         Error::InvalidFormat,
         Error::ResentNotAllowed,
@@ -58,6 +60,8 @@ fn all_errors() -> Vec<Error> {
             | Error::TooManyRequests { .. }
             | Error::UnsupportedCountry
             | Error::SessionInvalid
+            | Error::IdempotencyKeyInvalid
+            | Error::IdempotencyMismatch
             | Error::ForbiddenOrigin
             | Error::RequestTimeout
             | Error::Unavailable(_)

@@ -29,7 +29,7 @@ pub(crate) enum Command {
     /// Validate the environment's configuration and print the active backends;
     /// exit 0 when valid, 2 (with every problem named) when not.
     CheckConfig,
-    /// Print a fresh random key for OTP_KEYS, OTP_KMS_MASTER_KEY or OTP_LIMIT_KEY.
+    /// Print a fresh random key for OTP_KEYS, OTP_KMS_MASTER_KEY, OTP_LIMIT_KEY or OTP_SESSION_KEY.
     Keygen {
         /// `entry`: an OTP_KEYS item (`<key id>:<key>`); `key`: base64url of 32
         /// random bytes; `both` (default): one of each, with comments.
@@ -72,7 +72,7 @@ pub(crate) fn keygen(format: KeyFormat) -> ExitCode {
         KeyFormat::Both => {
             println!("# OTP_KEYS item (OTP_KMS=static; comma-separated, the current key first):");
             println!("{}", entry());
-            println!("# OTP_KMS_MASTER_KEY or OTP_LIMIT_KEY (base64url of 32 random bytes):");
+            println!("# OTP_KMS_MASTER_KEY, OTP_LIMIT_KEY or OTP_SESSION_KEY (base64url of 32 random bytes):");
             println!("{}", key());
         }
     }

@@ -250,9 +250,10 @@ impl Error {
             _ => {}
         }
         let otp_block = match &self {
-            Error::Incorrect { otp_block, .. } => otp_block.map(|t| t.ceil_second().to_iso8601()),
-            _ => None,
-        };
+            Error::Incorrect { otp_block, .. } => *otp_block,
+            _ => state.and_then(|s| s.otp_block),
+        }
+        .map(|t| t.ceil_second().to_iso8601());
         let attempts_left = match &self {
             Error::Incorrect { attempts_left, .. } => Some(*attempts_left),
             Error::TooManyAttempts => Some(0),

@@ -96,12 +96,12 @@ impl LoginConfig {
         if !link_redirect.starts_with('/')
             || link_redirect.starts_with("//")
             || link_redirect.contains('\\')
-            || link_redirect.chars().any(char::is_control)
+            || !link_redirect.bytes().all(|b| b.is_ascii_graphic())
         {
             env.fail(
                 "OTP_MAGIC_LINK_REDIRECT",
                 &link_redirect,
-                "a path on this site, such as / or /welcome (not another site)",
+                "a path on this site in ASCII (percent-encode other characters), such as / or /welcome",
             );
         }
         let demo_page = env.boolean("OTP_DEMO_PAGE", false);

@@ -7,8 +7,9 @@ use crate::otp::session::Opened;
 
 impl OtpService {
     /// Consumes the session's single-use ID, so every copy of the cookie is dead
-    /// (`400 OTP:INVALID_COOKIE` everywhere); the caller clears the cookie. An
-    /// expired session can be cancelled too; a spent or foreign cookie cannot.
+    /// (`400 OTP:INVALID_COOKIE` everywhere); the caller clears the cookie. A
+    /// spent, foreign or wholly expired session (its ID died with it) answers
+    /// `InvalidCookie`: there is nothing left to cancel.
     pub async fn cancel(&self, cookie: Option<&str>, now: Timestamp) -> Result<(), Error> {
         let list = match self.open(cookie, now).await? {
             Opened::List(list) => list,

@@ -168,9 +168,10 @@ impl OtpService {
             self.limits.audit().record(event, Some(&token.credential));
         }
         let outcome = self.sealed(&list, now, Err(error)).await;
-        match state {
-            Some(state) => outcome.with_state(state),
-            None => outcome,
+        // The counters describe the next cookie: without one (sealing failed), none.
+        match (state, &outcome.cookie) {
+            (Some(state), CookieUpdate::Set { .. }) => outcome.with_state(state),
+            _ => outcome,
         }
     }
 }

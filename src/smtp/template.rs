@@ -111,9 +111,12 @@ impl Rendered {
         };
         self.text.push_str(&format!("\n{intro}\n\n    {link}\n"));
         let link = escape_html(link);
-        self.html.push_str(&format!(
-            "<p>{intro}</p>\n<p><a href=\"{link}\">{link}</a></p>\n"
-        ));
+        let block = format!("<p>{intro}</p>\n<p><a href=\"{link}\">{link}</a></p>\n");
+        // Inside the document when it has a body element (some clients drop what follows).
+        match self.html.rfind("</body>") {
+            Some(at) => self.html.insert_str(at, &block),
+            None => self.html.push_str(&block),
+        }
     }
 }
 

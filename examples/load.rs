@@ -610,6 +610,7 @@ async fn build_pool(server: &Server, size: usize, credentials: usize) -> Result<
                         .create(
                             cookie.as_deref(),
                             credential,
+                            0,
                             &Locale::default(),
                             None,
                             clock.now(),

@@ -72,7 +72,9 @@ pub(crate) fn keygen(format: KeyFormat) -> ExitCode {
         KeyFormat::Both => {
             println!("# OTP_KEYS item (OTP_KMS=static; comma-separated, the current key first):");
             println!("{}", entry());
-            println!("# OTP_KMS_MASTER_KEY, OTP_LIMIT_KEY or OTP_SESSION_KEY (base64url of 32 random bytes):");
+            println!(
+                "# OTP_KMS_MASTER_KEY, OTP_LIMIT_KEY or OTP_SESSION_KEY (base64url of 32 random bytes):"
+            );
             println!("{}", key());
         }
     }

@@ -60,6 +60,12 @@ pub enum Error {
         /// Whole seconds from the refusal to `retry_at` (the `Retry-After` header).
         retry_in: u64,
     },
+    /// `?purpose=` names no configured purpose.
+    #[error("invalid purpose")]
+    InvalidPurpose,
+    /// The session's code is for another purpose than the one asked for.
+    #[error("purpose mismatch")]
+    PurposeMismatch,
     /// An `Idempotency-Key` that is empty, longer than 64 characters or not
     /// visible ASCII.
     #[error("invalid idempotency key")]
@@ -145,6 +151,8 @@ impl Error {
             Error::TooManyRequests { .. } => "OTP:TOO_MANY_REQUESTS",
             Error::UnsupportedCountry => "CREDENTIAL:UNSUPPORTED_COUNTRY",
             Error::SessionInvalid => "SESSION:INVALID",
+            Error::InvalidPurpose => "OTP:INVALID_PURPOSE",
+            Error::PurposeMismatch => "OTP:PURPOSE_MISMATCH",
             Error::IdempotencyKeyInvalid => "REQUEST:INVALID_IDEMPOTENCY_KEY",
             Error::IdempotencyMismatch => "REQUEST:IDEMPOTENCY_MISMATCH",
             Error::ForbiddenOrigin => "REQUEST:FORBIDDEN_ORIGIN",
@@ -174,6 +182,8 @@ impl Error {
             Error::TooManyRequests { .. } => "Too many requests. Please wait before trying again.",
             Error::UnsupportedCountry => "Phone numbers of this country are not supported.",
             Error::SessionInvalid => "No valid session: sign in again.",
+            Error::InvalidPurpose => "Unknown purpose.",
+            Error::PurposeMismatch => "This code is for another purpose.",
             Error::IdempotencyKeyInvalid => {
                 "The Idempotency-Key header must be 1 to 64 visible ASCII characters."
             }
@@ -196,6 +206,7 @@ impl Error {
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::SessionInvalid => StatusCode::UNAUTHORIZED,
+            Error::InvalidPurpose | Error::PurposeMismatch => StatusCode::BAD_REQUEST,
             Error::IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
             Error::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Incorrect { .. }

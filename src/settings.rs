@@ -17,7 +17,7 @@ use crate::crypto::{self, Kek, KeyId, MasterKey};
 use crate::limit::LimitPolicy;
 use crate::login::{FinalActionKind, LoginConfig, SessionFinalAction, Sessions};
 use crate::otp::token::max_encoded_len;
-use crate::otp::{OtpPolicy, TestCredentials};
+use crate::otp::{OtpPolicy, PurposesConfig, TestCredentials};
 use crate::plugin::{
     CodeFormat, CredentialKind, EchoCredential, IdStore, Kms, LimitStore, LogSender, MemoryIdStore,
     MemoryKms, MemoryLimitStore, MemoryReplayStore, Plugins, RandomGenerator, ReplayStore,
@@ -171,6 +171,8 @@ pub struct Config {
     pub login: LoginConfig,
     /// `OTP_TEST_CREDENTIALS`: addresses with a fixed code (nothing is sent to them).
     pub test_credentials: TestCredentials,
+    /// `OTP_PURPOSES` and their overrides (empty: one implicit purpose).
+    pub purposes: PurposesConfig,
     /// The key that turns addresses into counter keys.
     limit_secret: LimitSecret,
     /// Settings that are allowed but probably not meant (logged at start-up).
@@ -221,9 +223,15 @@ impl Config {
         let plain = max_encoded_len(
             self.policy.max_credentials,
             self.policy.max_credential_len,
-            self.code_format.length(),
+            self.purposes.longest_code(self.code_format.length()),
         );
         self.cookie_name().len() + 1 + crypto::sealed_len(plain)
+    }
+
+    /// How long a key-encryption key stays readable after it stops sealing: the
+    /// longest code lifetime of any purpose, plus a second.
+    pub fn key_retention(&self) -> Duration {
+        self.purposes.longest_max_age(self.policy.max_age) + Duration::from_secs(1)
     }
 
     /// Settings that are allowed but probably not meant, one sentence each; the
@@ -295,6 +303,7 @@ impl Config {
         let code_format = CodeFormat::read(env);
         let test_credentials = TestCredentials::read(env, &code_format, server.is_production());
         let policy = OtpPolicy::read(env);
+        let purposes = PurposesConfig::read(env, &policy, &code_format);
         let kms = kms(env);
         let id_store = id_store(env);
         let uses_redis = matches!(kms, KmsConfig::Redis { .. }) || id_store == IdStoreConfig::Redis;
@@ -337,6 +346,7 @@ impl Config {
             limits,
             login,
             test_credentials,
+            purposes,
             limit_secret,
             warnings,
         };
@@ -793,7 +803,7 @@ fn replay_store_plugin(
 }
 
 fn kms_plugin(config: &Config, redis: Redis<'_>) -> Result<Arc<dyn Kms>, String> {
-    let retention = config.policy.key_retention();
+    let retention = config.key_retention();
     match &config.kms {
         KmsConfig::Memory { rotation } => Ok(Arc::new(MemoryKms::new(*rotation, retention))),
         KmsConfig::Static { .. } => StaticKms::new(config.kms.static_keys())

@@ -1,23 +1,28 @@
 //! `POST /api/otp/create`: send a code to the credential in the body.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::error::Error;
 use crate::http::client::ClientIp;
-use crate::http::{AppState, body, idempotency, locale, state_response};
+use crate::http::{AppState, body, idempotency, locale, purpose_param, state_response};
 
 /// Parses the credential, then runs the create flow.
 pub(super) async fn handler(
     State(app): State<AppState>,
     ClientIp(client_ip): ClientIp,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let app = &app.0;
     let cookie = app.cookies.read(&headers);
+    let purpose = match purpose_param(app, query.as_deref()) {
+        Ok(p) => p.unwrap_or(0),
+        Err(e) => return e.into_response(),
+    };
     let work = async {
         let now = app.clock.now();
         let credential = body::create_value(&headers, body.clone())
@@ -29,7 +34,14 @@ pub(super) async fn handler(
         let locale = locale(&headers);
         let outcome = app
             .service
-            .create(cookie.as_deref(), credential, &locale, client_ip, now)
+            .create(
+                cookie.as_deref(),
+                credential,
+                purpose,
+                &locale,
+                client_ip,
+                now,
+            )
             .await;
         app.respond(outcome, cookie.is_some(), state_response)
     };

@@ -228,10 +228,10 @@ fn cors_headers(h: &mut HeaderMap, allowed_origin: Option<HeaderValue>) {
             HeaderValue::from_static("true"),
         );
         // Lets a frontend on another origin read how long to wait after a 429 / 503,
-        // and the id to quote in a support request.
+        // the id to quote in a support request, and whether an answer was replayed.
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Retry-After, X-Request-Id"),
+            HeaderValue::from_static("Retry-After, X-Request-Id, Idempotent-Replayed"),
         );
     }
 }

@@ -88,8 +88,8 @@ pub(super) async fn confirm(
         .service
         .verify_link(Some(&cookie), &link, client_ip, now)
         .await;
-    let credential = match outcome.result {
-        Ok(credential) => credential,
+    let finished = match outcome.result {
+        Ok(finished) => finished,
         Err(e) => {
             let answer = refused(
                 e.status(),
@@ -103,7 +103,7 @@ pub(super) async fn confirm(
             return app.with_cookie(answer, &outcome.cookie, true);
         }
     };
-    let done = verify::final_action(app, credential, client_ip, headers, now).await;
+    let done = verify::final_action(app, finished, client_ip, headers, now).await;
     let answer = if done.status().is_success() {
         let mut redirect = StatusCode::SEE_OTHER.into_response();
         if let Ok(location) = HeaderValue::from_str(&app.link_redirect) {

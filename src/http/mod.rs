@@ -79,6 +79,10 @@ impl AppState {
                 Arc::clone(&plugins.limits),
                 config.limit_secret(),
             ));
+        let purposes = config
+            .purposes
+            .build(&config.policy, Arc::clone(&plugins.generator));
+        service = service.with_purposes(purposes);
         if !config.test_credentials.is_empty() {
             service = service.with_test_credentials(config.test_credentials.clone());
         }
@@ -180,6 +184,7 @@ fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
             uri = %path,
             client_ip = tracing::field::Empty,
             request_id = tracing::field::Empty,
+            purpose = tracing::field::Empty,
         )
     }
 }
@@ -246,6 +251,25 @@ impl StateBody {
             credentials: None,
         }
     }
+}
+
+/// `?purpose=NAME` as a purpose index; `None` when absent; `INVALID_PURPOSE` for
+/// a name no configured purpose has (any name, when purposes are not configured).
+fn purpose_param(app: &Inner, query: Option<&str>) -> Result<Option<u8>, Error> {
+    let Some(name) = query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "purpose")
+            .map(|(_, v)| v.into_owned())
+    }) else {
+        return Ok(None);
+    };
+    let index = app
+        .service
+        .purposes()
+        .index_of(&name)
+        .ok_or(Error::InvalidPurpose)?;
+    tracing::Span::current().record("purpose", name.as_str());
+    Ok(Some(index))
 }
 
 /// The client's languages, from `Accept-Language` (for the message sent).

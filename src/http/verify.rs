@@ -1,6 +1,6 @@
 //! `POST /api/otp/verify`: check the code in the form field `otp`.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -10,9 +10,10 @@ use crate::http::client::ClientIp;
 use std::net::IpAddr;
 
 use crate::clock::Timestamp;
-use crate::http::{AppState, Inner, body};
+use crate::http::{AppState, Inner, body, purpose_param};
 use crate::otp::CookieUpdate;
-use crate::plugin::{Credential, Verified};
+use crate::otp::Finished;
+use crate::plugin::Verified;
 use crate::telemetry::audit::Event;
 use crate::telemetry::metric;
 
@@ -21,14 +22,25 @@ use crate::telemetry::metric;
 pub(super) async fn handler(
     State(app): State<AppState>,
     ClientIp(client_ip): ClientIp,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let app = &app.0;
     let now = app.clock.now();
+    let purpose = match purpose_param(app, query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    // The format is checked before the cookie (as the original does): the named
+    // purpose's format, or any purpose's (the token's own is checked once open).
+    let purposes = app.service.purposes();
     let code = body::otp_field(&headers, body)
         .await
-        .and_then(|text| app.service.code_format().parse(&text));
+        .and_then(|text| match purpose {
+            Some(p) => purposes.of(p).generator.format().parse(&text),
+            None => purposes.parse_any(&text),
+        });
     let Some(code) = code else {
         return app.respond_error(Error::InvalidFormat);
     };
@@ -36,16 +48,16 @@ pub(super) async fn handler(
     let had_cookie = cookie.is_some();
     let outcome = app
         .service
-        .verify(cookie.as_deref(), &code, client_ip, now)
+        .verify(cookie.as_deref(), &code, purpose, client_ip, now)
         .await;
-    let credential = match outcome.result {
-        Ok(credential) => credential,
+    let finished = match outcome.result {
+        Ok(finished) => finished,
         Err(e) => {
             let answer = e.into_response_with_state(outcome.state.as_ref());
             return app.with_cookie(answer, &outcome.cookie, had_cookie);
         }
     };
-    let response = final_action(app, credential, client_ip, headers, now).await;
+    let response = final_action(app, finished, client_ip, headers, now).await;
     app.with_cookie(response, &CookieUpdate::Clear, had_cookie)
 }
 
@@ -54,13 +66,14 @@ pub(super) async fn handler(
 /// counted, audited and answered as `503`/`500`.
 pub(super) async fn final_action(
     app: &Inner,
-    credential: Credential,
+    finished: Finished,
     client_ip: Option<IpAddr>,
     headers: HeaderMap,
     now: Timestamp,
 ) -> Response {
-    let audited = credential.clone();
-    let verified = Verified::new(credential, client_ip, headers, now);
+    let audited = finished.credential.clone();
+    let mut verified = Verified::new(finished.credential, client_ip, headers, now);
+    verified.purpose = finished.purpose;
     match app.final_action.run(verified).await {
         Ok(response) => response,
         Err(e) => {

@@ -28,6 +28,7 @@ impl OtpService {
         &self,
         cookie: Option<&str>,
         credential: Credential,
+        purpose: u8,
         locale: &Locale,
         client: Option<IpAddr>,
         now: Timestamp,
@@ -44,14 +45,17 @@ impl OtpService {
         }
         match self.open(cookie, now).await {
             Err(e) => Outcome::keep(e),
-            Ok(Opened::Missing | Opened::Unreadable) => self.fresh(credential, locale, now).await,
+            Ok(Opened::Missing | Opened::Unreadable) => {
+                self.fresh(credential, purpose, locale, now).await
+            }
             Ok(Opened::Malformed) => Outcome::clear(Error::InvalidCookie),
             Ok(Opened::List(mut list)) => {
                 list.tokens.retain(|t| t.is_live(now));
                 if list.tokens.is_empty() {
-                    return self.fresh(credential, locale, now).await;
+                    return self.fresh(credential, purpose, locale, now).await;
                 }
-                self.add_or_switch(list, credential, locale, now).await
+                self.add_or_switch(list, credential, purpose, locale, now)
+                    .await
             }
         }
     }
@@ -59,6 +63,7 @@ impl OtpService {
     async fn fresh(
         &self,
         credential: Credential,
+        purpose: u8,
         locale: &Locale,
         now: Timestamp,
     ) -> Outcome<SessionState> {
@@ -66,8 +71,9 @@ impl OtpService {
             Ok(a) => a,
             Err(e) => return Outcome::keep(e),
         };
-        let code = self.new_code(&credential);
-        let token = Token::new(credential, code, now, &self.policy);
+        let rules = self.purposes.of(purpose);
+        let code = self.new_code(&credential, purpose);
+        let token = Token::new(credential, code, now, &rules.policy).for_purpose(purpose);
         // The ID is stored before anything is sent: a store that is down or full
         // must not cost anyone a message that could never be verified.
         let id = match self.ids.issue(token.expires, now).await {
@@ -91,7 +97,7 @@ impl OtpService {
         self.limits
             .audit()
             .record(Event::SessionCreated, Some(&token.credential));
-        let state = SessionState::of(&token, &self.policy, 1, now);
+        let state = SessionState::of(&token, &rules.policy, 1, now);
         let list = TokenList {
             id,
             tokens: vec![token],
@@ -103,16 +109,23 @@ impl OtpService {
         &self,
         mut list: TokenList,
         credential: Credential,
+        purpose: u8,
         locale: &Locale,
         now: Timestamp,
     ) -> Outcome<SessionState> {
-        let matched = list.tokens.iter().position(|t| t.credential == credential);
+        // One token per credential and purpose: the same address for another
+        // purpose is another code.
+        let matched = list
+            .tokens
+            .iter()
+            .position(|t| t.credential == credential && t.purpose == purpose);
+        let rules = self.purposes.of(purpose);
         if matched.is_none() && list.tokens.len() >= self.policy.max_credentials {
             return Outcome::keep(Error::TooManyCredentials);
         }
         let expires = match matched {
             Some(_) => list.expires(),
-            None => now.plus(self.policy.max_age),
+            None => now.plus(rules.policy.max_age),
         };
         // A switch sends nothing; a new credential draws on its send budgets.
         let admission = match matched {
@@ -132,16 +145,16 @@ impl OtpService {
         };
         if let Some(i) = matched {
             let token = list.tokens.remove(i);
-            let state = SessionState::of(&token, &self.policy, list.tokens.len() + 1, now);
+            let state = self.state_of(&token, list.tokens.len() + 1, now);
             list.tokens.push(token);
             return self.sealed(&list, now, Ok(state)).await;
         }
-        let code = self.new_code(&credential);
-        let token = Token::new(credential, code, now, &self.policy);
+        let code = self.new_code(&credential, purpose);
+        let token = Token::new(credential, code, now, &rules.policy).for_purpose(purpose);
         // The ID is already spent: on failure the unchanged list goes back under the new ID.
         let result = match self.deliver(&token, locale, false, now).await {
             Ok(Delivery::Sent) => {
-                let state = SessionState::of(&token, &self.policy, list.tokens.len() + 1, now);
+                let state = SessionState::of(&token, &rules.policy, list.tokens.len() + 1, now);
                 list.tokens.push(token);
                 Ok(state)
             }

@@ -9,6 +9,7 @@ mod cancel;
 mod create;
 pub mod link;
 pub mod policy;
+pub mod purpose;
 mod resend;
 mod session;
 mod status;
@@ -24,9 +25,11 @@ use crate::limit::Limits;
 use crate::plugin::{IdStore, Kms, OtpGenerator, Plugins, Sender};
 pub use link::{LinkToken, MagicLinks};
 pub use policy::OtpPolicy;
+pub use purpose::{Purpose, Purposes, PurposesConfig};
 pub use status::Standing;
 pub use test_credentials::TestCredentials;
 use token::Token;
+pub use verify::Finished;
 
 /// The default bound on one send: the default request timeout (30 s) less 2 s.
 const DEFAULT_SEND_BUDGET: std::time::Duration = std::time::Duration::from_secs(28);
@@ -143,22 +146,25 @@ pub struct OtpService {
     send_budget: std::time::Duration,
     links: Option<Arc<MagicLinks>>,
     test_credentials: Arc<TestCredentials>,
+    purposes: Purposes,
 }
 
 impl OtpService {
     /// An engine sealing cookies named `cookie_name` (the name is bound into the ciphertext).
     pub fn new(policy: OtpPolicy, cookie_name: impl Into<String>, plugins: &Plugins) -> Self {
+        let purposes = Purposes::single(policy.clone(), Arc::clone(&plugins.generator));
         Self {
-            policy,
             cookie_name: cookie_name.into(),
             generator: Arc::clone(&plugins.generator),
             sender: Arc::clone(&plugins.sender),
             ids: Arc::clone(&plugins.ids),
             kms: Arc::clone(&plugins.kms),
             limits: Limits::off(),
+            policy,
             send_budget: DEFAULT_SEND_BUDGET,
             links: None,
             test_credentials: Arc::new(TestCredentials::default()),
+            purposes,
         }
     }
 
@@ -169,12 +175,40 @@ impl OtpService {
         self
     }
 
-    /// A new code for `credential`: random, or its fixed test code.
-    fn new_code(&self, credential: &crate::plugin::Credential) -> crate::plugin::OtpCode {
+    /// A new code for `credential` and the purpose at `purpose`: random in the
+    /// purpose's format, or the address's fixed test code.
+    fn new_code(
+        &self,
+        credential: &crate::plugin::Credential,
+        purpose: u8,
+    ) -> crate::plugin::OtpCode {
         match self.test_credentials.code_for(credential) {
             Some(code) => code.clone(),
-            None => self.generator.generate(),
+            None => self.purposes.of(purpose).generator.generate(),
         }
+    }
+
+    /// What a client learns about `token`, the current of `credentials`, under
+    /// its purpose's rules.
+    fn state_of(&self, token: &Token, credentials: usize, now: Timestamp) -> SessionState {
+        SessionState::of(
+            token,
+            &self.purposes.of(token.purpose).policy,
+            credentials,
+            now,
+        )
+    }
+
+    /// Runs the configured purposes (one implicit purpose by default).
+    #[must_use]
+    pub fn with_purposes(mut self, purposes: Purposes) -> Self {
+        self.purposes = purposes;
+        self
+    }
+
+    /// The purposes.
+    pub fn purposes(&self) -> &Purposes {
+        &self.purposes
     }
 
     /// Sends a magic link with every code (off by default).

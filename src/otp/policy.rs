@@ -47,24 +47,46 @@ impl OtpPolicy {
     /// `OTP_INVALID_BLOCK_SECONDS`, `OTP_RESEND_BLOCK_SECONDS`,
     /// `OTP_ALLOW_ONLY_ONE_RESENDING`, `OTP_MAX_CREDENTIALS` and `OTP_MAX_CREDENTIAL_LENGTH`.
     pub fn read(env: &mut Env) -> Self {
-        let max_attempts = env.number("OTP_MAX_ATTEMPTS", 3u8, 1, 20);
-        let attempts_block = env.number("OTP_ATTEMPTS_BLOCK", 1u8, 0, 20);
+        let mut policy = Self::default().overridden(env, "OTP_");
+        policy.max_credentials = env.number("OTP_MAX_CREDENTIALS", 3usize, 1, 10);
+        policy.max_credential_len = env.number("OTP_MAX_CREDENTIAL_LENGTH", 256usize, 8, 2048);
+        policy
+    }
+
+    /// This policy with the per-code rules read from `<prefix>MAX_AGE`,
+    /// `<prefix>MAX_ATTEMPTS`, `<prefix>ATTEMPTS_BLOCK`, `<prefix>INVALID_BLOCK_SECONDS`,
+    /// `<prefix>RESEND_BLOCK_SECONDS` and `<prefix>ALLOW_ONLY_ONE_RESENDING` where set
+    /// (a purpose's overrides: `OTP_PURPOSE_LOGIN_`). The session caps stay.
+    pub fn overridden(&self, env: &mut Env, prefix: &str) -> Self {
+        let name = |suffix: &str| format!("{prefix}{suffix}");
+        let max_attempts = env.number(&name("MAX_ATTEMPTS"), self.max_attempts, 1, 20);
+        let attempts_block = env.number(&name("ATTEMPTS_BLOCK"), self.attempts_block, 0, 20);
         if attempts_block >= max_attempts {
             env.fail(
-                "OTP_ATTEMPTS_BLOCK",
+                &name("ATTEMPTS_BLOCK"),
                 &attempts_block.to_string(),
-                "must be lower than OTP_MAX_ATTEMPTS",
+                &format!("must be lower than {}", name("MAX_ATTEMPTS")),
             );
         }
+        let secs = |d: Duration| d.as_secs();
         Self {
-            max_age: env.seconds("OTP_MAX_AGE", 180, 10, 86_400),
+            max_age: env.seconds(&name("MAX_AGE"), secs(self.max_age), 10, 86_400),
             max_attempts,
             attempts_block,
-            invalid_block: env.seconds("OTP_INVALID_BLOCK_SECONDS", 20, 0, 86_400),
-            resend_block: env.seconds("OTP_RESEND_BLOCK_SECONDS", 30, 0, 86_400),
-            only_one_resend: env.boolean("OTP_ALLOW_ONLY_ONE_RESENDING", true),
-            max_credentials: env.number("OTP_MAX_CREDENTIALS", 3usize, 1, 10),
-            max_credential_len: env.number("OTP_MAX_CREDENTIAL_LENGTH", 256usize, 8, 2048),
+            invalid_block: env.seconds(
+                &name("INVALID_BLOCK_SECONDS"),
+                secs(self.invalid_block),
+                0,
+                86_400,
+            ),
+            resend_block: env.seconds(
+                &name("RESEND_BLOCK_SECONDS"),
+                secs(self.resend_block),
+                0,
+                86_400,
+            ),
+            only_one_resend: env.boolean(&name("ALLOW_ONLY_ONE_RESENDING"), self.only_one_resend),
+            ..self.clone()
         }
     }
 

@@ -42,7 +42,11 @@ impl OtpService {
             Ok(list) => list,
             Err(outcome) => return outcome,
         };
-        let used_up = |t: &Token| t.is_blocked() || (self.policy.only_one_resend && t.resent);
+        let policy = match list.tokens.last() {
+            Some(t) => &self.purposes.of(t.purpose).policy,
+            None => return Outcome::clear(Error::InvalidCookie),
+        };
+        let used_up = |t: &Token| t.is_blocked() || (policy.only_one_resend && t.resent);
         let allowed = list
             .tokens
             .last()
@@ -54,7 +58,7 @@ impl OtpService {
             Ok(a) => a,
             Err(e) => return Outcome::keep(e),
         };
-        let expires = now.plus(self.policy.max_age);
+        let expires = now.plus(policy.max_age);
         list.id = match self.renew_id(list.id, expires, now).await {
             Ok(id) => id,
             Err(outcome) => {
@@ -67,20 +71,14 @@ impl OtpService {
             None => return Outcome::clear(Error::InvalidCookie),
         };
         let previous = token.clone();
-        token.otp = Some(self.new_code(&token.credential));
+        token.otp = Some(self.new_code(&token.credential, token.purpose));
         token.expires = expires;
         let result = match self.deliver(&token, locale, true, now).await {
             Ok(Delivery::Sent) => {
                 token.resent = true;
-                token.resend_block = (!self.policy.only_one_resend
-                    && !self.policy.resend_block.is_zero())
-                .then(|| now.plus(self.policy.resend_block));
-                Ok(SessionState::of(
-                    &token,
-                    &self.policy,
-                    list.tokens.len() + 1,
-                    now,
-                ))
+                token.resend_block = (!policy.only_one_resend && !policy.resend_block.is_zero())
+                    .then(|| now.plus(policy.resend_block));
+                Ok(SessionState::of(&token, policy, list.tokens.len() + 1, now))
             }
             Ok(Delivery::Rejected) => {
                 token = previous;

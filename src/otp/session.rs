@@ -40,7 +40,16 @@ impl OtpService {
             return Ok(Opened::Unreadable);
         };
         Ok(
-            match TokenList::decode(&plain, &self.policy, self.generator.format(), now) {
+            match TokenList::decode_with(
+                &plain,
+                &self.policy,
+                &|p| {
+                    self.purposes
+                        .get(p)
+                        .map(|x| (&x.policy, x.generator.format()))
+                },
+                now,
+            ) {
                 Ok(list) => Opened::List(list),
                 Err(_) => {
                     tracing::warn!("an authentic cookie held a malformed token list");
@@ -133,12 +142,14 @@ impl OtpService {
             return Ok(Delivery::Sent);
         }
         let link = self.links.as_ref().and_then(|l| l.url_for(token));
+        let purpose = self.purposes.name(token.purpose);
         let send = Send {
             sender: &*self.sender,
             budget: self.send_budget,
             audit: self.limits.audit(),
             resent,
             link: link.as_deref(),
+            purpose,
         };
         if !self.limits.policy().hide_undeliverable {
             return send.deliver(token, locale, now).await;
@@ -148,6 +159,7 @@ impl OtpService {
         let audit = self.limits.audit().clone();
         let token = token.clone();
         let locale = locale.clone();
+        let purpose = purpose.map(str::to_owned);
         // The outcome is logged inside (under the request's span); nobody waits for it.
         let send = async move {
             let send = Send {
@@ -156,6 +168,7 @@ impl OtpService {
                 audit: &audit,
                 resent,
                 link: link.as_deref(),
+                purpose: purpose.as_deref(),
             };
             let _ = send.deliver(&token, &locale, now).await;
         };
@@ -192,6 +205,7 @@ struct Send<'a> {
     audit: &'a Audit,
     resent: bool,
     link: Option<&'a str>,
+    purpose: Option<&'a str>,
 }
 
 impl Send<'_> {
@@ -242,6 +256,7 @@ async fn deliver(
         valid_for: Duration::from_millis(token.expires.millis_since(now)),
         locale,
         link: send.link,
+        purpose: send.purpose,
     };
     let budget = send.budget;
     let sent = tokio::time::timeout(budget, send.sender.send(&message))

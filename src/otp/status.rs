@@ -46,7 +46,7 @@ impl OtpService {
             }
         };
         let current = list.tokens.last().ok_or(Error::InvalidCookie)?;
-        let state = SessionState::of(current, &self.policy, list.tokens.len(), now);
+        let state = self.state_of(current, list.tokens.len(), now);
         // An expired session's ID dies with it: past expiry there is nothing to spend.
         if !current.is_live(now) {
             return Ok((Standing::Expired, state));

@@ -3,6 +3,7 @@
 //! ```text
 //! list   := list_id[16] count:u8 token{count}          (no trailing bytes)
 //! token  := cred_len:u16be cred[cred_len] expires:u64be flags:u8
+//!           [purpose:u8]                               if flags & PURPOSE
 //!           [otp_len:u8 otp[otp_len] attempts:u8]      if flags & OTP
 //!           [resend_block:u64be]                       if flags & RESEND_BLOCK
 //!           [otp_block:u64be]                          if flags & OTP_BLOCK
@@ -23,12 +24,13 @@ const OTP: u8 = 1;
 const RESEND_BLOCK: u8 = 1 << 1;
 const OTP_BLOCK: u8 = 1 << 2;
 const RESENT: u8 = 1 << 3;
-const KNOWN_FLAGS: u8 = OTP | RESEND_BLOCK | OTP_BLOCK | RESENT;
+const PURPOSE: u8 = 1 << 4;
+const KNOWN_FLAGS: u8 = OTP | RESEND_BLOCK | OTP_BLOCK | RESENT | PURPOSE;
 
 /// Encoded bytes of a list holding `credentials` tokens of `credential_len`-byte
 /// credentials and `code_len`-character codes, at most.
 pub const fn max_encoded_len(credentials: usize, credential_len: usize, code_len: usize) -> usize {
-    LIST_ID_LEN + 1 + credentials * (2 + credential_len + 8 + 1 + 1 + code_len + 1 + 8 + 8)
+    LIST_ID_LEN + 1 + credentials * (2 + credential_len + 8 + 1 + 1 + 1 + code_len + 1 + 8 + 8)
 }
 
 /// One credential's state in a session.
@@ -48,6 +50,8 @@ pub struct Token {
     pub otp_block: Option<Timestamp>,
     /// A resend has been used.
     pub resent: bool,
+    /// The purpose's index (0: the default one; see [`crate::otp::purpose`]).
+    pub purpose: u8,
 }
 
 impl Token {
@@ -61,7 +65,15 @@ impl Token {
             resend_block: (!policy.resend_block.is_zero()).then(|| now.plus(policy.resend_block)),
             otp_block: None,
             resent: false,
+            purpose: 0,
         }
+    }
+
+    /// The same token for the purpose at `index`.
+    #[must_use]
+    pub fn for_purpose(mut self, index: u8) -> Self {
+        self.purpose = index;
+        self
     }
 
     /// Whether the token is still usable at `now`.
@@ -130,7 +142,13 @@ impl TokenList {
                     flags |= RESENT;
                 }
             }
+            if t.purpose != 0 {
+                flags |= PURPOSE;
+            }
             out.push(flags);
+            if t.purpose != 0 {
+                out.push(t.purpose);
+            }
             if let Some(code) = &t.otp {
                 let b = code.as_bytes();
                 out.push(u8::try_from(b.len()).unwrap_or(u8::MAX));
@@ -144,13 +162,32 @@ impl TokenList {
         out
     }
 
-    /// Decodes and checks every field against `policy` and `format` at `now`.
+    /// Decodes and checks every field against `policy` and `format` at `now`
+    /// (one implicit purpose).
     pub fn decode(
         bytes: &[u8],
         policy: &OtpPolicy,
         format: &CodeFormat,
         now: Timestamp,
     ) -> Result<Self, Malformed> {
+        Self::decode_with(
+            bytes,
+            policy,
+            &|p| (p == 0).then_some((policy, format)),
+            now,
+        )
+    }
+
+    /// Decodes and checks every token against the rules of its purpose
+    /// (`rules(index)`, `None` for an unknown purpose), and the session's caps in
+    /// `session`, at `now`.
+    pub fn decode_with<'r>(
+        bytes: &[u8],
+        session: &OtpPolicy,
+        rules: &dyn Fn(u8) -> Option<(&'r OtpPolicy, &'r CodeFormat)>,
+        now: Timestamp,
+    ) -> Result<Self, Malformed> {
+        let policy = session;
         let mut r = Reader(bytes);
         let id = ListId::from_bytes(r.array()?);
         let count = usize::from(r.u8()?);
@@ -159,7 +196,7 @@ impl TokenList {
         }
         let mut tokens = Vec::with_capacity(count);
         for _ in 0..count {
-            tokens.push(decode_token(&mut r, policy, format, now)?);
+            tokens.push(decode_token(&mut r, policy, rules, now)?);
         }
         if !r.0.is_empty() {
             return Err(Malformed);
@@ -168,24 +205,33 @@ impl TokenList {
     }
 }
 
-fn decode_token(
+fn decode_token<'r>(
     r: &mut Reader<'_>,
-    policy: &OtpPolicy,
-    format: &CodeFormat,
+    session: &OtpPolicy,
+    rules: &dyn Fn(u8) -> Option<(&'r OtpPolicy, &'r CodeFormat)>,
     now: Timestamp,
 ) -> Result<Token, Malformed> {
     let len = usize::from(u16::from_be_bytes(r.array()?));
-    if len > policy.max_credential_len {
+    if len > session.max_credential_len {
         return Err(Malformed);
     }
     let text = std::str::from_utf8(r.take(len)?).map_err(|_| Malformed)?;
     let credential = Credential::new(text.to_owned()).ok_or(Malformed)?;
     let expires = r.time()?;
-    if expires > now.plus(policy.max_age) {
+    let flags = r.u8()?;
+    if flags & !KNOWN_FLAGS != 0 || (flags & OTP == 0 && flags & !PURPOSE != 0) {
         return Err(Malformed);
     }
-    let flags = r.u8()?;
-    if flags & !KNOWN_FLAGS != 0 || (flags & OTP == 0 && flags != 0) {
+    let purpose = if flags & PURPOSE != 0 {
+        match r.u8()? {
+            0 => return Err(Malformed),
+            p => p,
+        }
+    } else {
+        0
+    };
+    let (policy, format) = rules(purpose).ok_or(Malformed)?;
+    if expires > now.plus(policy.max_age) {
         return Err(Malformed);
     }
     let mut token = Token {
@@ -196,6 +242,7 @@ fn decode_token(
         resend_block: None,
         otp_block: None,
         resent: flags & RESENT != 0,
+        purpose,
     };
     if flags & OTP == 0 {
         return Ok(token);

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::limit::Request;
-use crate::otp::{CookieUpdate, LinkToken, OtpService, Outcome, SessionState};
+use crate::otp::{CookieUpdate, LinkToken, OtpService, Outcome};
 use crate::plugin::{Credential, OtpCode};
 use crate::telemetry::audit::Event;
 use crate::telemetry::metric;
@@ -16,10 +16,19 @@ const MIN_USEFUL_VALIDITY_MS: u64 = 1000;
 /// What a client offers to finish the current token.
 #[derive(Debug, Clone, Copy)]
 enum Proof<'a> {
-    /// The code it typed.
-    Code(&'a OtpCode),
+    /// The code it typed, for the purpose it named (if it named one).
+    Code(&'a OtpCode, Option<u8>),
     /// The magic link it followed.
     Link(&'a LinkToken),
+}
+
+/// A finished session: what was proven, and for what.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The verified credential.
+    pub credential: Credential,
+    /// The purpose of its code, when purposes are named.
+    pub purpose: Option<String>,
 }
 
 impl OtpService {
@@ -32,7 +41,7 @@ impl OtpService {
         link: &LinkToken,
         client: Option<IpAddr>,
         now: Timestamp,
-    ) -> Outcome<Credential> {
+    ) -> Outcome<Finished> {
         self.verify_proof(cookie, Proof::Link(link), client, now)
             .await
     }
@@ -45,14 +54,19 @@ impl OtpService {
     /// budget (taken back when the code is right): once it is spent, no code for
     /// the address works, not even a right one, until the window passes. That
     /// refusal still renews the cookie (same content, new single-use ID).
+    ///
+    /// With `purpose` (an index of [`OtpService::purposes`]), a token of another
+    /// purpose answers `PURPOSE_MISMATCH`; a code not in the token's own format
+    /// answers `INVALID_FORMAT`. Neither uses an attempt.
     pub async fn verify(
         &self,
         cookie: Option<&str>,
         code: &OtpCode,
+        purpose: Option<u8>,
         client: Option<IpAddr>,
         now: Timestamp,
-    ) -> Outcome<Credential> {
-        self.verify_proof(cookie, Proof::Code(code), client, now)
+    ) -> Outcome<Finished> {
+        self.verify_proof(cookie, Proof::Code(code, purpose), client, now)
             .await
     }
 
@@ -62,7 +76,7 @@ impl OtpService {
         proof: Proof<'_>,
         client: Option<IpAddr>,
         now: Timestamp,
-    ) -> Outcome<Credential> {
+    ) -> Outcome<Finished> {
         if let Err(e) = self
             .limits
             .admit_request(Request::Verify, client, now)
@@ -77,6 +91,21 @@ impl OtpService {
         let Some(current) = list.tokens.last() else {
             return Outcome::clear(Error::InvalidCookie);
         };
+        let rules = self.purposes.of(current.purpose);
+        let purpose_name = self.purposes.name(current.purpose);
+        if let Some(name) = purpose_name {
+            tracing::Span::current().record("purpose", name);
+        }
+        // Checks that cost no attempt: the purpose asked for, the token's own format.
+        if let Proof::Code(code, expected) = proof {
+            if expected.is_some_and(|p| p != current.purpose) {
+                return Outcome::keep(Error::PurposeMismatch);
+            }
+            if rules.generator.format().parse(code.expose()).is_none() {
+                return Outcome::keep(Error::InvalidFormat);
+            }
+        }
+        let policy = &rules.policy;
         if current.is_blocked() || current.otp_block.is_some_and(|ob| now < ob) {
             self.limits.audit().record(
                 Event::Blocked {
@@ -84,7 +113,7 @@ impl OtpService {
                 },
                 Some(&current.credential),
             );
-            let state = SessionState::of(current, &self.policy, list.tokens.len(), now);
+            let state = self.state_of(current, list.tokens.len(), now);
             return Outcome::keep(Error::VerificationNotAllowed).with_state(state);
         }
         // Consume the single-use ID before comparing: of N concurrent requests with
@@ -108,7 +137,7 @@ impl OtpService {
         };
         token.otp_block = None;
         let right = match proof {
-            Proof::Code(code) => token.otp.as_ref().is_some_and(|stored| stored.ct_eq(code)),
+            Proof::Code(code, _) => token.otp.as_ref().is_some_and(|stored| stored.ct_eq(code)),
             Proof::Link(link) => self.links.as_ref().is_some_and(|l| l.matches(token, link)),
         };
         if right {
@@ -123,7 +152,10 @@ impl OtpService {
                 .record(Event::Verified, Some(&token.credential));
             return Outcome {
                 cookie: CookieUpdate::Clear,
-                result: Ok(token.credential.clone()),
+                result: Ok(Finished {
+                    credential: token.credential.clone(),
+                    purpose: purpose_name.map(str::to_owned),
+                }),
                 state: None,
             };
         }
@@ -131,10 +163,8 @@ impl OtpService {
         let error = if token.attempts == 0 {
             token.block();
             Error::TooManyAttempts
-        } else if !self.policy.invalid_block.is_zero()
-            && token.attempts <= self.policy.attempts_block
-        {
-            let until = now.plus(self.policy.invalid_block);
+        } else if !policy.invalid_block.is_zero() && token.attempts <= policy.attempts_block {
+            let until = now.plus(policy.invalid_block);
             if token.expires.millis_since(until) <= MIN_USEFUL_VALIDITY_MS {
                 token.block();
                 Error::TooManyAttempts
@@ -154,7 +184,7 @@ impl OtpService {
         let state = list
             .tokens
             .last()
-            .map(|t| SessionState::of(t, &self.policy, list.tokens.len(), now));
+            .map(|t| self.state_of(t, list.tokens.len(), now));
         if let Some(token) = list.tokens.last() {
             let blocked = token.is_blocked();
             metric::failed(blocked);

@@ -113,22 +113,30 @@ impl CodeFormat {
     /// Reads `OTP_LENGTH` (default 10) and `OTP_ALPHABET` (default `0-9a-z`), and
     /// refuses formats weaker than 6 decimal digits ([`MIN_CODE_BITS`]).
     pub fn read(env: &mut Env) -> Self {
-        let length = env.number("OTP_LENGTH", 10usize, 4, 64);
-        let alphabet = env.string("OTP_ALPHABET", "0123456789abcdefghijklmnopqrstuvwxyz");
+        Self::original().overridden(env, "OTP_")
+    }
+
+    /// This format with `<prefix>LENGTH` and `<prefix>ALPHABET` applied where set (a
+    /// purpose's overrides: `OTP_PURPOSE_LOGIN_`).
+    pub fn overridden(&self, env: &mut Env, prefix: &str) -> Self {
+        let (length_var, alphabet_var) = (format!("{prefix}LENGTH"), format!("{prefix}ALPHABET"));
+        let length = env.number(&length_var, self.length, 4, 64);
+        let own_alphabet = String::from_utf8_lossy(&self.alphabet).into_owned();
+        let alphabet = env.string(&alphabet_var, &own_alphabet);
         match CodeFormat::new(&alphabet, length) {
             Ok(f) if f.bits() >= MIN_CODE_BITS => f,
             Ok(f) => {
                 env.problem(format!(
-                    "OTP_LENGTH={length} with OTP_ALPHABET={alphabet:?} gives codes of {:.1} bits, \
+                    "{length_var}={length} with {alphabet_var}={alphabet:?} gives codes of {:.1} bits, \
                      under the 20-bit floor (6 decimal digits, as in NIST SP 800-63B): \
-                     raise OTP_LENGTH or use a larger OTP_ALPHABET",
+                     raise {length_var} or use a larger {alphabet_var}",
                     f.bits()
                 ));
-                CodeFormat::original()
+                self.clone()
             }
             Err(e) => {
-                env.fail("OTP_ALPHABET", &alphabet, &e.to_string());
-                CodeFormat::original()
+                env.fail(&alphabet_var, &alphabet, &e.to_string());
+                self.clone()
             }
         }
     }

@@ -104,7 +104,7 @@ impl Sender for SmtpSender {
         };
         let mut rendered = self
             .templates
-            .render(m.locale, m.code.expose(), m.valid_for);
+            .render(m.locale, m.code.expose(), m.valid_for, m.purpose);
         if let Some(link) = m.link {
             rendered.add_link(link);
         }

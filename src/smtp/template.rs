@@ -1,7 +1,8 @@
 //! Message templates: subject, plain-text and HTML bodies per language.
 //!
-//! A template is text with three placeholders: `{{code}}`, `{{minutes}}` (the code's
-//! lifetime, rounded up) and `{{product}}` (`OTP_PRODUCT_NAME`). In HTML bodies every
+//! A template is text with four placeholders: `{{code}}`, `{{minutes}}` (the code's
+//! lifetime, rounded up), `{{product}}` (`OTP_PRODUCT_NAME`) and `{{purpose}}` (the
+//! code's purpose with `OTP_PURPOSES`, else empty). In HTML bodies every
 //! value is HTML-escaped. English and Spanish are built in; `OTP_TEMPLATE_DIR` may
 //! hold `<language>/subject.txt`, `<language>/body.txt` and `<language>/body.html`
 //! to replace any of them or add languages (a missing file keeps the built-in one,
@@ -20,6 +21,7 @@ enum Part {
     Code,
     Minutes,
     Product,
+    Purpose,
 }
 
 /// A parsed template; holding one means every placeholder is known.
@@ -42,9 +44,10 @@ impl Template {
                 "code" => Part::Code,
                 "minutes" => Part::Minutes,
                 "product" => Part::Product,
+                "purpose" => Part::Purpose,
                 other => {
                     return Err(format!(
-                        "unknown placeholder {{{{{other}}}}} (known: {{{{code}}}}, {{{{minutes}}}}, {{{{product}}}})"
+                        "unknown placeholder {{{{{other}}}}} (known: {{{{code}}}}, {{{{minutes}}}}, {{{{product}}}}, {{{{purpose}}}})"
                     ));
                 }
             });
@@ -68,6 +71,7 @@ impl Template {
                 Part::Code => out.push_str(&escape(values.code)),
                 Part::Minutes => out.push_str(&values.minutes.to_string()),
                 Part::Product => out.push_str(&escape(values.product)),
+                Part::Purpose => out.push_str(&escape(values.purpose)),
             }
         }
         out
@@ -78,6 +82,7 @@ struct Values<'a> {
     code: &'a str,
     minutes: u64,
     product: &'a str,
+    purpose: &'a str,
 }
 
 /// The three templates of one language.
@@ -245,13 +250,20 @@ impl Templates {
     }
 
     /// The message for `code`, valid for `valid_for`, in the best language for `locale`.
-    pub fn render(&self, locale: &Locale, code: &str, valid_for: Duration) -> Rendered {
+    pub fn render(
+        &self,
+        locale: &Locale,
+        code: &str,
+        valid_for: Duration,
+        purpose: Option<&str>,
+    ) -> Rendered {
         let language = locale.best(|t| self.sets.contains_key(t));
         let minutes = valid_for.as_secs().div_ceil(60).max(1);
         let values = Values {
             code,
             minutes,
             product: &self.product,
+            purpose: purpose.unwrap_or_default(),
         };
         let plain = |s: &str| s.to_owned();
         match self
@@ -287,13 +299,14 @@ mod tests {
     #[test]
     fn english_and_spanish_are_built_in() {
         let t = Templates::builtin("Acme");
-        let en = t.render(&Locale::default(), "abc123", Duration::from_secs(180));
+        let en = t.render(&Locale::default(), "abc123", Duration::from_secs(180), None);
         assert_eq!(en.subject, "abc123 is your Acme code");
         assert!(en.text.contains("abc123") && en.text.contains("3 minutes"));
         let es = t.render(
             &Locale::of("es-ES,en;q=0.5"),
             "abc123",
             Duration::from_secs(61),
+            None,
         );
         assert_eq!(es.language, "es");
         assert_eq!(es.subject, "abc123 es tu código de Acme");
@@ -303,11 +316,32 @@ mod tests {
     #[test]
     fn html_bodies_escape_every_value() {
         let t = Templates::builtin("<b>Acme & Co</b>");
-        let r = t.render(&Locale::default(), "<i>x</i>", Duration::from_secs(60));
+        let r = t.render(
+            &Locale::default(),
+            "<i>x</i>",
+            Duration::from_secs(60),
+            None,
+        );
         assert!(r.html.contains("&lt;i&gt;x&lt;/i&gt;"));
         assert!(r.html.contains("&lt;b&gt;Acme &amp; Co&lt;/b&gt;"));
         assert!(!r.html.contains("<i>"));
         assert!(r.text.contains("<i>x</i>"));
+    }
+
+    #[test]
+    fn the_purpose_placeholder_names_the_codes_purpose() {
+        let set = Template::parse("Your {{purpose}} code").expect("known placeholder");
+        let values = |purpose| Values {
+            code: "k",
+            minutes: 1,
+            product: "Acme",
+            purpose,
+        };
+        assert_eq!(
+            set.render(&values("step_up"), |s| s.to_owned()),
+            "Your step_up code"
+        );
+        assert_eq!(set.render(&values(""), |s| s.to_owned()), "Your  code");
     }
 
     #[test]
@@ -330,7 +364,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("fr")).expect("mkdir");
         std::fs::write(dir.join("fr/subject.txt"), "Code {{product}} : {{code}}\n").expect("write");
         let t = Templates::load(Some(&dir), "Acme").expect("valid");
-        let fr = t.render(&Locale::of("fr-CA"), "k1", Duration::from_secs(60));
+        let fr = t.render(&Locale::of("fr-CA"), "k1", Duration::from_secs(60), None);
         assert_eq!(fr.subject, "Code Acme : k1");
         assert!(
             fr.text.contains("Your Acme verification code"),

@@ -12,7 +12,8 @@
 //! `channel` is `OTP_WEBHOOK_CHANNEL` (default `sms`) for phone credentials, `email`
 //! for e-mail credentials and `other` for anything else (then `to` is the whole
 //! credential text); `locale` is the client's first `Accept-Language` choice (`en`
-//! when none). With magic links on, `link` carries the URL that finishes the same code.
+//! when none). With magic links on, `link` carries the URL that finishes the same code;
+//! with `OTP_PURPOSES`, `purpose` names what the code is for.
 //!
 //! # The signature
 //!
@@ -81,6 +82,8 @@ struct Payload<'a> {
     locale: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     link: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose: Option<&'a str>,
 }
 
 /// Posts each code to `OTP_WEBHOOK_URL`, signed (see the module docs).
@@ -176,6 +179,7 @@ impl Sender for WebhookSender {
             expires: m.expires.to_iso8601(),
             locale: m.locale.preferred(),
             link: m.link,
+            purpose: m.purpose,
         })
         .map_err(|e| BackendError::Internal(format!("webhook: cannot encode the body: {e}")))?;
         let mut wait = self.backoff;

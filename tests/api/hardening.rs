@@ -279,7 +279,7 @@ async fn cors_answers_expose_retry_after_and_same_site_is_configurable() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         r.header("access-control-expose-headers").as_deref(),
-        Some("Retry-After, X-Request-Id")
+        Some("Retry-After, X-Request-Id, Idempotent-Replayed")
     );
     let set = r.set_cookies().join("\n");
     assert!(set.contains("; Secure; SameSite=None"), "{set}");

@@ -29,6 +29,7 @@ mod openapi;
 mod original_suite;
 mod process;
 mod production;
+mod purposes;
 mod redis_support;
 mod replay_and_concurrency;
 mod resend;

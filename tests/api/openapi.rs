@@ -28,6 +28,8 @@ fn all_errors() -> Vec<Error> {
         Error::SessionInvalid,
         Error::IdempotencyKeyInvalid,
         Error::IdempotencyMismatch,
+        Error::InvalidPurpose,
+        Error::PurposeMismatch,
         Error::InvalidCookie,
         Error::InvalidFormat,
         Error::ResentNotAllowed,
@@ -62,6 +64,8 @@ fn all_errors() -> Vec<Error> {
             | Error::SessionInvalid
             | Error::IdempotencyKeyInvalid
             | Error::IdempotencyMismatch
+            | Error::InvalidPurpose
+            | Error::PurposeMismatch
             | Error::ForbiddenOrigin
             | Error::RequestTimeout
             | Error::Unavailable(_)

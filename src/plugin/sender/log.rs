@@ -22,6 +22,7 @@ impl Sender for LogSender {
             otp = %m.code.expose(),
             expires = %m.expires.to_iso8601(),
             link = m.link,
+            purpose = m.purpose,
             "otp-sender"
         );
         Ok(Delivery::Sent)

@@ -40,6 +40,8 @@ pub struct OtpMessage<'a> {
     /// A magic link that finishes the same token (`OTP_MAGIC_LINK`); deliver it
     /// beside the code when set.
     pub link: Option<&'a str>,
+    /// The code's purpose (`login`, `signup`, ...) when `OTP_PURPOSES` names them.
+    pub purpose: Option<&'a str>,
 }
 
 /// What became of a delivery.

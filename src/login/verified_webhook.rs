@@ -18,7 +18,9 @@ use serde::Serialize;
 use crate::config::Env;
 use crate::error::BackendError;
 use crate::plugin::{FinalAction, Verified};
-use crate::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature, webhook_url};
+use crate::webhook::{
+    SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_client, webhook_signature, webhook_url,
+};
 
 /// Largest answer relayed to the client.
 const MAX_ANSWER: usize = 64 * 1024;
@@ -79,13 +81,7 @@ pub struct VerifiedWebhook {
 impl VerifiedWebhook {
     /// A final action for `config`.
     pub fn new(config: &VerifiedWebhookConfig) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("secure-otp-server/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("OTP_VERIFIED_WEBHOOK_URL: cannot build the HTTP client: {e}"))?;
+        let client = webhook_client(config.timeout, "OTP_VERIFIED_WEBHOOK_URL")?;
         Ok(Self {
             client,
             url: config.url.clone(),

@@ -86,6 +86,18 @@ struct Payload<'a> {
     purpose: Option<&'a str>,
 }
 
+/// The HTTP client of a signed webhook: `timeout` per attempt (and to connect),
+/// no redirects followed, our user agent; `setting` names the URL setting in errors.
+pub(crate) fn webhook_client(timeout: Duration, setting: &str) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("secure-otp-server/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("{setting}: cannot build the HTTP client: {e}"))
+}
+
 /// Posts each code to `OTP_WEBHOOK_URL`, signed (see the module docs).
 #[derive(Debug)]
 pub struct WebhookSender {
@@ -106,13 +118,7 @@ enum Attempt {
 impl WebhookSender {
     /// A sender for `config`; `clock` stamps the signatures.
     pub fn new(config: &WebhookConfig, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("secure-otp-server/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("OTP_WEBHOOK_URL: cannot build the HTTP client: {e}"))?;
+        let client = webhook_client(config.timeout, "OTP_WEBHOOK_URL")?;
         Ok(Self {
             client,
             url: config.url.clone(),

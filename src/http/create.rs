@@ -51,7 +51,7 @@ pub(super) async fn handler(
         client_ip,
         &headers,
         cookie.as_deref(),
-        &body,
+        (query.as_deref(), &body),
         work,
     )
     .await

@@ -50,9 +50,10 @@ pub(super) async fn once(
     client: Option<IpAddr>,
     headers: &HeaderMap,
     cookie: Option<&str>,
-    body: &[u8],
+    request: (Option<&str>, &[u8]),
     work: impl Future<Output = Response>,
 ) -> Response {
+    let (query, body) = request;
     let Some(raw) = headers.get(KEY_HEADER) else {
         return work.await;
     };
@@ -71,7 +72,8 @@ pub(super) async fn once(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map_or(&b""[..], HeaderValue::as_bytes);
-    let fingerprint = digest(&[route.as_bytes(), content_type, body]);
+    let query = query.unwrap_or_default().as_bytes();
+    let fingerprint = digest(&[route.as_bytes(), query, content_type, body]);
     let started = crate::clock::monotonic_now();
     loop {
         let now = app.clock.now();

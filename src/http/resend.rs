@@ -32,7 +32,7 @@ pub(super) async fn handler(
         client_ip,
         &headers,
         cookie.as_deref(),
-        &body,
+        (None, &body),
         work,
     )
     .await

@@ -33,6 +33,7 @@ impl OtpService {
         client: Option<IpAddr>,
         now: Timestamp,
     ) -> Outcome<SessionState> {
+        self.note_purpose(purpose);
         if credential.len() > self.policy.max_credential_len {
             return Outcome::keep(Error::CredentialInvalid);
         }

@@ -206,6 +206,14 @@ impl OtpService {
         self
     }
 
+    /// Names the purpose at `index` on the request's span, so every log line and
+    /// audit event of the request carries it (when purposes are named).
+    fn note_purpose(&self, index: u8) {
+        if let Some(name) = self.purposes.name(index) {
+            tracing::Span::current().record("purpose", name);
+        }
+    }
+
     /// The purposes.
     pub fn purposes(&self) -> &Purposes {
         &self.purposes

@@ -43,7 +43,10 @@ impl OtpService {
             Err(outcome) => return outcome,
         };
         let policy = match list.tokens.last() {
-            Some(t) => &self.purposes.of(t.purpose).policy,
+            Some(t) => {
+                self.note_purpose(t.purpose);
+                &self.purposes.of(t.purpose).policy
+            }
             None => return Outcome::clear(Error::InvalidCookie),
         };
         let used_up = |t: &Token| t.is_blocked() || (policy.only_one_resend && t.resent);

@@ -93,9 +93,7 @@ impl OtpService {
         };
         let rules = self.purposes.of(current.purpose);
         let purpose_name = self.purposes.name(current.purpose);
-        if let Some(name) = purpose_name {
-            tracing::Span::current().record("purpose", name);
-        }
+        self.note_purpose(current.purpose);
         // Checks that cost no attempt: the purpose asked for, the token's own format.
         if let Proof::Code(code, expected) = proof {
             if expected.is_some_and(|p| p != current.purpose) {

@@ -127,3 +127,18 @@ async fn refusals_a_retry_could_fix_are_not_kept() {
     assert_eq!(retried.status, 200, "the retry runs: {}", retried.text);
     assert_eq!(app.sent_count(), 1);
 }
+
+#[tokio::test]
+async fn the_query_is_part_of_the_request() {
+    let app = TestApp::spawn_with(&[("OTP_PURPOSES", "login,step_up")]).await;
+    let with = |purpose: &str| {
+        app.post(&format!("/api/otp/create?purpose={purpose}"), None)
+            .header("idempotency-key", "k-6")
+            .header("content-type", "application/json")
+            .body(r#"{"email":"gus@example.com"}"#)
+    };
+    assert_eq!(app.send(with("login")).await.status, 200);
+    app.send(with("step_up"))
+        .await
+        .assert_error(422, "REQUEST:IDEMPOTENCY_MISMATCH");
+}

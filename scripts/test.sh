@@ -36,6 +36,8 @@ fi
 python_need=()
 python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || python_need+=("pyjwt[crypto]==2.10.1")
 python3 -c 'import selenium' >/dev/null 2>&1 || python_need+=(-r tests/browser/requirements.txt)
+# Schemathesis fuzzes the API from openapi.json (tests/api/api_fuzzing.rs).
+[ "$(st --version 2>/dev/null)" = "st, version 4.32.5" ] || python_need+=("schemathesis==4.32.5")
 if [ "${#python_need[@]}" -gt 0 ]; then
   python3 -m pip install --quiet "${python_need[@]}" >/dev/null 2>&1 \
     || python3 -m pip install --quiet --break-system-packages "${python_need[@]}" >/dev/null 2>&1 \

@@ -27,7 +27,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use serde::Serialize;
 use tower_http::trace::TraceLayer;
 use tracing::Level;
@@ -133,7 +133,16 @@ where
         .route("/api/otp/verify", post(verify::handler))
         .route("/api/otp/status", get(status::status))
         .route("/api/otp/cancel", post(status::cancel))
-        .route("/health", any(health::handler))
+        // The methods the original answered (GET, HEAD, POST, PUT, PATCH, DELETE);
+        // TRACE and the rest are 404 like any unrouted request.
+        .route(
+            "/health",
+            get(health::handler)
+                .post(health::handler)
+                .put(health::handler)
+                .patch(health::handler)
+                .delete(health::handler),
+        )
         .route("/ready", get(ready::handler));
     if state.0.service.magic_links().is_some() {
         routes = routes.route("/api/otp/link", get(link::show).post(link::confirm));

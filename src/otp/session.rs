@@ -123,6 +123,20 @@ impl OtpService {
         }
     }
 
+    /// `Ok` when `id` is live; otherwise the outcome a spent ID gets from
+    /// [`OtpService::renew_id`] (`409` moments after a concurrent use, else `400`
+    /// with the cookie cleared), without spending anything.
+    pub(super) async fn check_live<T>(&self, id: ListId, now: Timestamp) -> Result<(), Outcome<T>> {
+        match self.ids.is_live(id, now).await {
+            Ok(true) => Ok(()),
+            Ok(false) if self.ids.just_consumed(id, now).await.unwrap_or(false) => {
+                Err(Outcome::keep(Error::Conflict))
+            }
+            Ok(false) => Err(Outcome::clear(Error::InvalidCookie)),
+            Err(e) => Err(Outcome::keep(e.into())),
+        }
+    }
+
     /// Hands `token`'s code to the sender. With `OTP_HIDE_UNDELIVERABLE` the send
     /// runs after the answer, so neither its outcome nor its duration can tell a
     /// client whether the address exists: the answer is always "sent" and a

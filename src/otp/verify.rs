@@ -105,6 +105,11 @@ impl OtpService {
         }
         let policy = &rules.policy;
         if current.is_blocked() || current.otp_block.is_some_and(|ob| now < ob) {
+            // A block refuses without spending the ID, but only a live cookie may
+            // hear about it: a superseded copy is invalid like everywhere else.
+            if let Err(outcome) = self.check_live(list.id, now).await {
+                return outcome;
+            }
             self.limits.audit().record(
                 Event::Blocked {
                     reason: "not_allowed",

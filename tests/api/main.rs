@@ -30,6 +30,7 @@ mod openapi;
 mod original_suite;
 mod process;
 mod production;
+mod protocol_properties;
 mod purposes;
 mod redis_support;
 mod replay_and_concurrency;

@@ -24,7 +24,7 @@ enum Field {
 
 /// Reads a create body into JSON: a JSON document, or a form as an object
 /// (repeated names and names ending in `[]` become arrays). `None` if unreadable.
-pub(super) async fn create_value(headers: &HeaderMap, body: Bytes) -> Option<Value> {
+pub async fn create_value(headers: &HeaderMap, body: Bytes) -> Option<Value> {
     let media = media_type(headers)?;
     if media == "application/json" || media.ends_with("+json") {
         return serde_json::from_slice(&body).ok();
@@ -55,7 +55,7 @@ pub(super) async fn create_value(headers: &HeaderMap, body: Bytes) -> Option<Val
 
 /// The `otp` field of a verify form; `None` if the body is not a form, the field is
 /// missing, repeated or a file.
-pub(super) async fn otp_field(headers: &HeaderMap, body: Bytes) -> Option<String> {
+pub async fn otp_field(headers: &HeaderMap, body: Bytes) -> Option<String> {
     let media = media_type(headers)?;
     if media == "application/json" {
         // `{"otp": "..."}`, for frontends that send JSON everywhere.

@@ -3,7 +3,9 @@
 //! Handlers are thin: read the clock once, extract the cookie and the body, call one
 //! [`OtpService`] flow, and turn its [`Outcome`] into a response.
 
-mod body;
+/// Request-body parsing (public for the fuzz targets in `fuzz/`).
+#[doc(hidden)]
+pub mod body;
 pub mod client;
 pub mod cookie;
 mod create;

@@ -12,6 +12,7 @@ mod api_fuzzing;
 mod awkward_credentials;
 mod binary;
 mod browser;
+mod conformance;
 mod contract;
 mod create;
 mod delivery;

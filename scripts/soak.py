@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Redis chaos soak (issue 19, item 4): two instances of the server on one Redis,
 under continuous create -> wrong verify -> right verify -> replay load, while Redis
-is killed and restarted every 20 s.
+is killed and restarted every 20 s. With --cluster: on a 3-master Redis Cluster
+(one replica each) where every 20 s a master is killed, its replica promoted, and
+the old master restarted (it rejoins as a replica).
 
-Usage: scripts/soak.py MINUTES [--binary PATH]
+Usage: scripts/soak.py MINUTES [--binary PATH] [--cluster]
 
 Asserts, and prints a summary table:
   * no wrong code is ever accepted;
@@ -64,14 +66,106 @@ class Redis:
             self.proc = None
 
 
+class Cluster:
+    """Three masters with a replica each, on free ports, in a scratch directory."""
+
+    def __init__(self):
+        import tempfile
+        self.dir = tempfile.mkdtemp(prefix="otp-soak-cluster-")
+        self.ports = []
+        while len(self.ports) < 6:
+            p = free_port()
+            if p + 10000 < 65536 and p not in self.ports:
+                self.ports.append(p)
+        self.procs = {}
+
+    def start_node(self, port):
+        d = os.path.join(self.dir, str(port))
+        os.makedirs(d, exist_ok=True)
+        self.procs[port] = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--cluster-enabled", "yes",
+             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1500",
+             "--save", "", "--appendonly", "no", "--dir", d],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cli(self, port, *args):
+        out = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout
+
+    def start(self):
+        for p in self.ports:
+            self.start_node(p)
+        time.sleep(0.5)
+        subprocess.run(["redis-cli", "--cluster", "create",
+                        *[f"127.0.0.1:{p}" for p in self.ports],
+                        "--cluster-replicas", "1", "--cluster-yes"],
+                       capture_output=True, text=True, timeout=60, check=True)
+        self.wait_ok(60)
+
+    def healthy(self, port):
+        try:
+            return "cluster_state:ok" in self.cli(port, "cluster", "info")
+        except subprocess.TimeoutExpired:
+            return False
+
+    def wait_ok(self, bound):
+        """Seconds until every live node says the cluster is ok (None past `bound`)."""
+        start = time.time()
+        while time.time() - start < bound:
+            live = [p for p, proc in self.procs.items() if proc.poll() is None]
+            if live and all(self.healthy(p) for p in live):
+                return time.time() - start
+            time.sleep(0.1)
+        return None
+
+    def wait_failover(self, victim, bound):
+        """Seconds until a replica has replaced `victim` and the cluster is ok."""
+        start = time.time()
+        while time.time() - start < bound:
+            try:
+                masters = self.masters()
+            except (subprocess.TimeoutExpired, StopIteration):
+                masters = []
+            if len(masters) == 3 and victim not in masters and self.wait_ok(0.5) is not None:
+                return time.time() - start
+            time.sleep(0.1)
+        return None
+
+    def masters(self):
+        nodes = self.cli(self.alive(), "cluster", "nodes")
+        out = []
+        for line in nodes.splitlines():
+            parts = line.split()
+            if len(parts) > 2 and "master" in parts[2] and "fail" not in parts[2]:
+                out.append(int(parts[1].split("@")[0].rsplit(":", 1)[1]))
+        return out
+
+    def alive(self):
+        return next(p for p, proc in self.procs.items() if proc.poll() is None)
+
+    def kill(self, port):
+        self.procs[port].send_signal(signal.SIGKILL)
+        self.procs[port].wait()
+
+    def nodes_var(self):
+        return ",".join(f"redis://127.0.0.1:{p}" for p in self.ports)
+
+    def stop(self):
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 class Instance:
-    def __init__(self, binary, redis_port, master_key):
+    def __init__(self, binary, redis_env, master_key):
         self.port = free_port()
         env = {
             "PATH": os.environ.get("PATH", ""), "HOST": "127.0.0.1", "PORT": str(self.port),
             "RUST_LOG": "info", "LOG_FORMAT": "json", "OTP_SENDER": "log",
             "OTP_ID_STORE": "redis", "OTP_KMS": "redis", "OTP_KMS_MASTER_KEY": master_key,
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}", "REDIS_TIMEOUT_MS": "500",
+            redis_env[0]: redis_env[1], "REDIS_TIMEOUT_MS": "500",
             "OTP_LIMIT_SENDS_PER_CREDENTIAL": "off", "OTP_LIMIT_FAILURES_PER_CREDENTIAL": "off",
             "OTP_LIMIT_CREATES_PER_IP": "off", "OTP_LIMIT_VERIFIES_PER_IP": "off",
             "OTP_LIMIT_SENDS_PER_PREFIX": "off", "OTP_PUMPING_MIN_SENDS": "off",
@@ -235,13 +329,21 @@ def main():
     parser.add_argument("minutes", type=float)
     parser.add_argument("--binary", default="target/debug/secure-otp-server")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--cluster", action="store_true")
     args = parser.parse_args()
 
     master_key = subprocess.run([args.binary, "keygen", "--format", "key"], capture_output=True,
                                 text=True, check=True).stdout.strip().splitlines()[-1]
-    redis = Redis()
-    redis.start()
-    instances = [Instance(args.binary, redis.port, master_key) for _ in range(2)]
+    if args.cluster:
+        redis = Cluster()
+        redis.start()
+        redis_env = ("REDIS_CLUSTER_NODES", redis.nodes_var())
+    else:
+        redis = Redis()
+        redis.start()
+        redis_env = ("REDIS_URL", f"redis://127.0.0.1:{redis.port}")
+    instances = [Instance(args.binary, redis_env, master_key) for _ in range(2)]
+    failovers = []
     stats, stop = Stats(), threading.Event()
     workers = [threading.Thread(target=worker, args=(instances, stats, stop, n), daemon=True)
                for n in range(args.workers)]
@@ -257,11 +359,21 @@ def main():
         rss.append([x.rss_kib() for x in instances])
         while time.time() + CHAOS_EVERY < end:
             time.sleep(CHAOS_EVERY - DOWN_FOR)
-            redis.kill()
             outages += 1
-            time.sleep(DOWN_FOR)
-            redis.start()
-            back = time.time()
+            if args.cluster:
+                victim = random.choice(redis.masters())
+                redis.kill(victim)
+                took = redis.wait_failover(victim, 30)
+                failovers.append(took)
+                if took is None:
+                    stats.violate("the cluster did not fail over within 30 s")
+                back = time.time()
+                redis.start_node(victim)
+            else:
+                redis.kill()
+                time.sleep(DOWN_FOR)
+                redis.start()
+                back = time.time()
             for x in instances:
                 took = first_create_after(x, back)
                 resumes.append(took)
@@ -276,7 +388,10 @@ def main():
         rss.append([x.rss_kib() for x in instances])
         for x in instances:
             x.stop()
-        redis.kill()
+        if args.cluster:
+            redis.stop()
+        else:
+            redis.kill()
 
     first, last = rss[0], rss[-1]
     for i, (f, l) in enumerate(zip(first, last)):
@@ -284,13 +399,19 @@ def main():
             stats.violate(f"instance {i} RSS grew from {f} KiB to {l} KiB")
     c = stats.counts
     done = [r for r in resumes if r is not None]
-    print("\nRedis chaos soak: 2 instances on one Redis, killed every "
-          f"{CHAOS_EVERY:.0f} s for {DOWN_FOR:.0f} s")
+    if args.cluster:
+        print("\nRedis chaos soak: 2 instances on a 3-master Redis Cluster, a master killed "
+              f"every {CHAOS_EVERY:.0f} s (its replica promoted)")
+    else:
+        print("\nRedis chaos soak: 2 instances on one Redis, killed every "
+              f"{CHAOS_EVERY:.0f} s for {DOWN_FOR:.0f} s")
     print(f"| {'measure':<44} | {'value':>12} |")
     print(f"|{'-' * 46}|{'-' * 14}|")
     rows = [
         ("duration (s)", f"{time.time() - started:.0f}"),
-        ("Redis outages", outages),
+        ("Redis outages (masters killed, with --cluster)", outages),
+        ("slowest failover, kill to cluster ok (s)",
+         f"{max(f for f in failovers if f is not None):.2f}" if any(f is not None for f in failovers) else "-"),
         ("sessions created", c.get("created", 0)),
         ("sessions verified", c.get("verified", 0)),
         ("verified cookies replayed and refused", c.get("replays refused", 0)),

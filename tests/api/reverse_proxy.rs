@@ -109,9 +109,22 @@ http {{
         }
     }
 
-    /// nginx's access log: `remote_addr request_id "request" status` per line.
-    fn access_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    /// The line of nginx's access log (`remote_addr request_id "request" status`)
+    /// that names `id`. nginx writes it after the response has gone out, so the
+    /// client can be faster than the log: wait for it.
+    fn access_line(&self, id: &str) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let log = std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();
+            if let Some(line) = log.lines().find(|l| l.contains(id)) {
+                return line.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nginx logged no request {id}: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -204,11 +217,7 @@ async fn behind_nginx_with_tls_the_host_cookie_works_and_the_client_ip_is_the_on
     // The server logged the address nginx saw, not the spoofed one.
     let line = access_line(&mut server, &id);
     assert_eq!(line["span"]["client_ip"], CLIENT.to_string(), "{line}");
-    let log = nginx.access_log();
-    let proxied = log
-        .lines()
-        .find(|l| l.contains(&id))
-        .unwrap_or_else(|| panic!("nginx logged no request {id}: {log}"));
+    let proxied = nginx.access_line(&id);
     assert!(proxied.starts_with(&format!("{CLIENT} ")), "{proxied}");
 
     // The right code, with the cookie, through the proxy.

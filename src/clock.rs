@@ -103,6 +103,48 @@ impl Timestamp {
 /// the `time` crate's and JavaScript's ISO strings do); later instants are clamped.
 const LAST_WRITTEN_MS: u64 = 253_402_300_799_999;
 
+/// Writes the wall-clock time as RFC 3339 UTC with microseconds, e.g.
+/// `2026-12-03T12:56:38.412228Z`: the timestamp of a log line (which records when
+/// it was written, so it reads the clock itself).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a log line's timestamp is the wall clock's"
+)]
+pub fn write_log_time(out: &mut impl fmt::Write) -> fmt::Result {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let c = Civil::of(Timestamp(
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
+    ));
+    let mut buf = [0u8; 27];
+    let fields: [(u64, u32, u8); 7] = [
+        (c.year, 4, b'-'),
+        (c.month, 2, b'-'),
+        (c.day, 2, b'T'),
+        (c.hour, 2, b':'),
+        (c.minute, 2, b':'),
+        (c.second, 2, b'.'),
+        (u64::from(since.subsec_micros()), 6, b'Z'),
+    ];
+    let mut at = 0;
+    for (n, width, sep) in fields {
+        let mut div = 10u64.pow(width.saturating_sub(1));
+        while div > 0 {
+            if let Some(b) = buf.get_mut(at) {
+                *b = b'0' + ((n / div) % 10) as u8;
+            }
+            at += 1;
+            div /= 10;
+        }
+        if let Some(b) = buf.get_mut(at) {
+            *b = sep;
+        }
+        at += 1;
+    }
+    out.write_str(std::str::from_utf8(&buf).unwrap_or("1970-01-01T00:00:00.000000Z"))
+}
+
 /// A UTC calendar date and time of day, computed without a date library: these
 /// strings are written on every response, and formatting through `time` was a
 /// tenth of an in-process create.

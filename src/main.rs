@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use secure_otp_server::config::{Env, LogFormat};
+use secure_otp_server::config::Env;
 use secure_otp_server::http::serve::{ServeOptions, raise_open_file_limit, serve};
 use secure_otp_server::telemetry::exporter::Exporter;
 use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -74,7 +73,7 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(config.server.log_format);
+    secure_otp_server::telemetry::logging::init(config.server.log_format);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
@@ -153,23 +152,6 @@ async fn serve_metrics(
         }
     });
     Ok(())
-}
-
-/// Logs to stdout at `RUST_LOG`'s level (default `info`), as text or JSON lines.
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-        LogFormat::Text => builder
-            .with_target(false)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .init(),
-    }
 }
 
 async fn shutdown_signal() {

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod exporter;
+pub mod logging;
 pub mod metric;
 
 pub use audit::Audit;

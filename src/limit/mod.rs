@@ -20,6 +20,7 @@ use crate::clock::Timestamp;
 use crate::crypto::keyed_mac;
 use crate::error::Error;
 use crate::plugin::Credential;
+use crate::plugin::credential::AddressFields;
 use crate::plugin::limit_store::{Hit, LimitKey, LimitStore, Receipt, Rule, Scope};
 use crate::telemetry::audit::{Audit, Event};
 use crate::telemetry::metric;
@@ -403,14 +404,7 @@ enum Canonical {
 /// validation, which is the sender's business and costs more than the rest of a
 /// limit check (a malformed address is still one address to count).
 fn canonical(credential: &Credential) -> Canonical {
-    #[derive(serde::Deserialize)]
-    struct Fields<'a> {
-        #[serde(borrow, default)]
-        email: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow, default)]
-        phone: Option<std::borrow::Cow<'a, str>>,
-    }
-    let Ok(fields) = serde_json::from_str::<Fields<'_>>(credential.as_str()) else {
+    let Some(fields) = AddressFields::of(credential) else {
         return Canonical::Other;
     };
     if let Some(email) = fields.email.as_deref().map(str::trim)

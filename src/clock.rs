@@ -56,19 +56,15 @@ impl Timestamp {
 
     /// ISO-8601 UTC with milliseconds, e.g. `2026-11-24T00:34:57.000Z`.
     pub fn to_iso8601(self) -> String {
-        let c = Civil::of(self);
         let mut out = String::with_capacity(24);
-        push_digits(&mut out, c.year, 4);
-        out.push('-');
-        push_digits(&mut out, c.month, 2);
-        out.push('-');
-        push_digits(&mut out, c.day, 2);
-        out.push('T');
-        c.push_time_of_day(&mut out);
-        out.push('.');
-        push_digits(&mut out, c.milli, 3);
-        out.push('Z');
+        let _ = self.iso8601().write(&mut out);
         out
+    }
+
+    /// The ISO-8601 form as a value that writes itself (`Display`, and `Serialize`
+    /// as a string): what the JSON answers carry, without a `String` each.
+    pub fn iso8601(self) -> Iso8601 {
+        Iso8601(self)
     }
 
     /// An HTTP-date (RFC 9110, IMF-fixdate), truncated to the second, e.g.
@@ -117,6 +113,35 @@ pub fn write_log_time(out: &mut impl fmt::Write) -> fmt::Result {
     let c = Civil::of(Timestamp(
         u64::try_from(since.as_millis()).unwrap_or(u64::MAX),
     ));
+    write_rfc3339(out, &c, u64::from(since.subsec_micros()), 6)
+}
+
+/// A [`Timestamp`] written as ISO-8601 UTC with milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Iso8601(Timestamp);
+
+impl Iso8601 {
+    fn write(self, out: &mut impl fmt::Write) -> fmt::Result {
+        let c = Civil::of(self.0);
+        write_rfc3339(out, &c, c.milli, 3)
+    }
+}
+
+impl fmt::Display for Iso8601 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
+    }
+}
+
+impl serde::Serialize for Iso8601 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Writes `c` as `YYYY-MM-DDTHH:MM:SS.` then `fraction` in `width` digits (at
+/// most 6) and `Z`, from a buffer on the stack.
+fn write_rfc3339(out: &mut impl fmt::Write, c: &Civil, fraction: u64, width: u32) -> fmt::Result {
     let mut buf = [0u8; 27];
     let fields: [(u64, u32, u8); 7] = [
         (c.year, 4, b'-'),
@@ -125,7 +150,7 @@ pub fn write_log_time(out: &mut impl fmt::Write) -> fmt::Result {
         (c.hour, 2, b':'),
         (c.minute, 2, b':'),
         (c.second, 2, b'.'),
-        (u64::from(since.subsec_micros()), 6, b'Z'),
+        (fraction, width.min(6), b'Z'),
     ];
     let mut at = 0;
     for (n, width, sep) in fields {
@@ -142,7 +167,8 @@ pub fn write_log_time(out: &mut impl fmt::Write) -> fmt::Result {
         }
         at += 1;
     }
-    out.write_str(std::str::from_utf8(&buf).unwrap_or("1970-01-01T00:00:00.000000Z"))
+    let text = buf.get(..at).and_then(|b| std::str::from_utf8(b).ok());
+    out.write_str(text.unwrap_or("1970-01-01T00:00:00.000Z"))
 }
 
 /// A UTC calendar date and time of day, computed without a date library: these

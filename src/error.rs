@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::clock::Timestamp;
+use crate::clock::{Iso8601, Timestamp};
 use crate::otp::SessionState;
 
 /// A failure of a request, with the stable code the client sees.
@@ -231,17 +231,17 @@ struct ErrorBody {
     error: &'static str,
     message: &'static str,
     #[serde(rename = "otpBlock", skip_serializing_if = "Option::is_none")]
-    otp_block: Option<String>,
+    otp_block: Option<Iso8601>,
     #[serde(rename = "attemptsLeft", skip_serializing_if = "Option::is_none")]
     attempts_left: Option<u8>,
     #[serde(rename = "resendsLeft", skip_serializing_if = "Option::is_none")]
     resends_left: Option<u8>,
     #[serde(rename = "resendAfter", skip_serializing_if = "Option::is_none")]
-    resend_after: Option<String>,
+    resend_after: Option<Iso8601>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    expires: Option<String>,
+    expires: Option<Iso8601>,
     #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
-    retry_after: Option<String>,
+    retry_after: Option<Iso8601>,
 }
 
 impl IntoResponse for Error {
@@ -264,14 +264,14 @@ impl Error {
             Error::Incorrect { otp_block, .. } => *otp_block,
             _ => state.and_then(|s| s.otp_block),
         }
-        .map(|t| t.ceil_second().to_iso8601());
+        .map(|t| t.ceil_second().iso8601());
         let attempts_left = match &self {
             Error::Incorrect { attempts_left, .. } => Some(*attempts_left),
             Error::TooManyAttempts => Some(0),
             _ => state.map(|s| s.attempts_left),
         };
         let retry_after = match &self {
-            Error::TooManyRequests { retry_at, .. } => Some(retry_at.ceil_second().to_iso8601()),
+            Error::TooManyRequests { retry_at, .. } => Some(retry_at.ceil_second().iso8601()),
             _ => None,
         };
         let body = ErrorBody {
@@ -282,8 +282,8 @@ impl Error {
             resends_left: state.and_then(|s| s.resends_left),
             resend_after: state
                 .and_then(|s| s.resend_after)
-                .map(|t| t.ceil_second().to_iso8601()),
-            expires: state.map(|s| s.expires.floor_second().to_iso8601()),
+                .map(|t| t.ceil_second().iso8601()),
+            expires: state.map(|s| s.expires.floor_second().iso8601()),
             retry_after,
         };
         let mut response = (self.status(), axum::Json(body)).into_response();

@@ -1,23 +1,23 @@
 //! `POST /api/otp/create`: send a code to the credential in the body.
 
-use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{RawQuery, Request, State};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 
 use crate::error::Error;
 use crate::http::client::ClientIp;
-use crate::http::{AppState, body, idempotency, locale, purpose_param, state_response};
+use crate::http::{
+    AppState, body, headers_and_body, idempotency, locale, purpose_param, state_response,
+};
 
 /// Parses the credential, then runs the create flow.
 pub(super) async fn handler(
     State(app): State<AppState>,
     ClientIp(client_ip): ClientIp,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let app = &app.0;
+    let (headers, body) = headers_and_body(request).await;
     let cookie = app.cookies.read(&headers);
     let purpose = match purpose_param(app, query.as_deref()) {
         Ok(p) => p.unwrap_or(0),

@@ -34,7 +34,7 @@ use serde::Serialize;
 use tower_http::trace::TraceLayer;
 use tracing::Level;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Iso8601};
 use crate::error::{Error, ErrorCode};
 use crate::limit::Limits;
 use crate::login::Sessions;
@@ -231,19 +231,19 @@ impl<B> tower_http::trace::OnResponse<B> for AccessLog {
 struct StateBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<&'static str>,
-    expires: String,
+    expires: Iso8601,
     #[serde(skip_serializing_if = "Option::is_none")]
     blocked: Option<bool>,
     #[serde(rename = "resendBlock", skip_serializing_if = "Option::is_none")]
-    resend_block: Option<String>,
+    resend_block: Option<Iso8601>,
     #[serde(rename = "otpBlock", skip_serializing_if = "Option::is_none")]
-    otp_block: Option<String>,
+    otp_block: Option<Iso8601>,
     #[serde(rename = "attemptsLeft")]
     attempts_left: u8,
     #[serde(rename = "resendsLeft", skip_serializing_if = "Option::is_none")]
     resends_left: Option<u8>,
     #[serde(rename = "resendAfter", skip_serializing_if = "Option::is_none")]
-    resend_after: Option<String>,
+    resend_after: Option<Iso8601>,
     #[serde(skip_serializing_if = "Option::is_none")]
     credentials: Option<usize>,
 }
@@ -252,13 +252,13 @@ impl StateBody {
     fn of(s: &SessionState) -> Self {
         Self {
             state: None,
-            expires: s.expires.floor_second().to_iso8601(),
+            expires: s.expires.floor_second().iso8601(),
             blocked: s.blocked.then_some(true),
-            resend_block: s.resend_block.map(|t| t.ceil_second().to_iso8601()),
-            otp_block: s.otp_block.map(|t| t.ceil_second().to_iso8601()),
+            resend_block: s.resend_block.map(|t| t.ceil_second().iso8601()),
+            otp_block: s.otp_block.map(|t| t.ceil_second().iso8601()),
             attempts_left: s.attempts_left,
             resends_left: s.resends_left,
-            resend_after: s.resend_after.map(|t| t.ceil_second().to_iso8601()),
+            resend_after: s.resend_after.map(|t| t.ceil_second().iso8601()),
             credentials: None,
         }
     }
@@ -281,6 +281,20 @@ fn purpose_param(app: &Inner, query: Option<&str>) -> Result<Option<u8>, Error> 
         .ok_or(Error::InvalidPurpose)?;
     tracing::Span::current().record("purpose", name.as_str());
     Ok(Some(index))
+}
+
+/// The headers and the body of a request, taken apart without a copy: axum's
+/// `HeaderMap` extractor clones the map (three allocations a request). The body
+/// was read whole, within its limit, by the edge middleware, so this cannot fail;
+/// if it did, the body would be empty and answered as one.
+async fn headers_and_body(
+    request: axum::extract::Request,
+) -> (axum::http::HeaderMap, bytes::Bytes) {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    (parts.headers, body)
 }
 
 /// The client's languages, from `Accept-Language` (for the message sent).

@@ -1,22 +1,19 @@
 //! `POST /api/otp/resend`: a new code for the session's current credential.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use axum::response::Response;
 
 use crate::http::client::ClientIp;
-use bytes::Bytes;
-
-use crate::http::{AppState, idempotency, locale, state_response};
+use crate::http::{AppState, headers_and_body, idempotency, locale, state_response};
 
 /// Runs the resend flow; any body is ignored.
 pub(super) async fn handler(
     State(app): State<AppState>,
     ClientIp(client_ip): ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let app = &app.0;
+    let (headers, body) = headers_and_body(request).await;
     let cookie = app.cookies.read(&headers);
     let work = async {
         let now = app.clock.now();

@@ -1,16 +1,15 @@
 //! `POST /api/otp/verify`: check the code in the form field `otp`.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 
 use crate::error::Error;
 use crate::http::client::ClientIp;
 use std::net::IpAddr;
 
 use crate::clock::Timestamp;
-use crate::http::{AppState, Inner, body, purpose_param};
+use crate::http::{AppState, Inner, body, headers_and_body, purpose_param};
 use crate::otp::CookieUpdate;
 use crate::otp::Finished;
 use crate::plugin::Verified;
@@ -23,10 +22,10 @@ pub(super) async fn handler(
     State(app): State<AppState>,
     ClientIp(client_ip): ClientIp,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let app = &app.0;
+    let (headers, body) = headers_and_body(request).await;
     let now = app.clock.now();
     let purpose = match purpose_param(app, query.as_deref()) {
         Ok(p) => p,

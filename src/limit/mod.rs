@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use smallvec::{SmallVec, smallvec};
 
 use crate::clock::Timestamp;
 use crate::crypto::keyed_mac;
@@ -33,7 +34,7 @@ pub const PUMPING_WINDOW: Duration = Duration::from_secs(3600);
 /// The events recorded on the way in, to take back if the request does not go on.
 #[derive(Debug, Default)]
 #[must_use = "an admission is refunded or kept on purpose"]
-pub struct Admission(Vec<(LimitKey, Receipt)>);
+pub struct Admission(SmallVec<[(LimitKey, Receipt); 4]>);
 
 /// Which per-client budget a request draws on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +183,7 @@ impl Limits {
             scope,
             subject: subject.address,
         };
-        let mut checks: Vec<(LimitKey, Rule, bool)> = Vec::with_capacity(7);
+        let mut checks: SmallVec<[(LimitKey, Rule, bool); 7]> = SmallVec::new();
         let mut push = |key, rule: Option<Rule>, record| {
             if let Some(rule) = rule {
                 checks.push((key, rule, record));
@@ -270,7 +271,7 @@ impl Limits {
         // One counter: no batch, no join (this runs on every verify).
         match self.store.hit(&key, rule, true, now).await? {
             Hit::Allowed { receipt, .. } => Ok(Admission(
-                receipt.map(|r| vec![(key, r)]).unwrap_or_default(),
+                receipt.map(|r| smallvec![(key, r)]).unwrap_or_default(),
             )),
             Hit::Denied { retry_at } => {
                 self.refused(Scope::FailuresPerCredential, Some(credential));
@@ -315,10 +316,10 @@ impl Limits {
         checks: &[(LimitKey, Rule, bool)],
         credential: &Credential,
         now: Timestamp,
-    ) -> Result<(Admission, Vec<u32>), Error> {
+    ) -> Result<(Admission, SmallVec<[u32; 7]>), Error> {
         let hits = self.store.hit_all(checks, now).await;
-        let mut admission = Admission(Vec::with_capacity(checks.len()));
-        let mut counts = Vec::with_capacity(checks.len());
+        let mut admission = Admission::default();
+        let mut counts = SmallVec::new();
         let mut refusal: Option<Error> = None;
         for ((key, _, _), hit) in checks.iter().zip(hits) {
             match hit {

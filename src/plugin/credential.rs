@@ -52,9 +52,43 @@ impl Credential {
 #[derive(serde::Deserialize)]
 pub(crate) struct AddressFields<'a> {
     #[serde(borrow, default)]
-    pub(crate) email: Option<std::borrow::Cow<'a, str>>,
+    pub(crate) email: Option<JsonStr<'a>>,
     #[serde(borrow, default)]
-    pub(crate) phone: Option<std::borrow::Cow<'a, str>>,
+    pub(crate) phone: Option<JsonStr<'a>>,
+}
+
+/// A JSON string, borrowed from the text unless it has escapes. (serde's own
+/// `Option<Cow<str>>` always copies: only a bare `Cow<str>` field borrows.)
+pub(crate) struct JsonStr<'a>(std::borrow::Cow<'a, str>);
+
+impl std::ops::Deref for JsonStr<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for JsonStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonStr<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonStr(v.into()))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(JsonStr(v.to_owned().into()))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
 }
 
 impl<'a> AddressFields<'a> {

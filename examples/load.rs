@@ -45,6 +45,7 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -53,13 +54,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::Router;
 use axum::routing::get;
-use bytes::Bytes;
 use dashmap::DashMap;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use secure_otp_server::crypto;
 use secure_otp_server::error::BackendError;
 use secure_otp_server::otp::CookieUpdate;
@@ -69,9 +65,12 @@ use secure_otp_server::plugin::{
     Plugins, RandomGenerator, Sender,
 };
 use secure_otp_server::telemetry::exporter::Exporter;
+use secure_otp_server::telemetry::logging;
 use secure_otp_server::telemetry::metric;
 use secure_otp_server::{AppState, Clock, Config, SystemClock, Timestamp, router};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
@@ -96,17 +95,42 @@ fn main() -> Result<()> {
     if let Some(n) = args.memory_child {
         return memory_child(n);
     }
-    if args.log {
-        tracing_subscriber::fmt()
-            .with_env_filter("info")
-            .with_writer(std::io::sink)
-            .init();
+    if !args.bare {
+        // What the binary does in production: JSON lines at INFO (access lines with
+        // request ids, audit events), here to a file instead of stdout.
+        let path = std::env::temp_dir().join(format!("otp-load-{}.log", std::process::id()));
+        let file = std::fs::File::create(&path)?;
+        if args.stock_json_logs {
+            // The stock JSON format (the binary's before 2026-12-03), for comparison.
+            tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        } else {
+            let filter = tracing_subscriber::EnvFilter::new("info");
+            let file = std::sync::Mutex::new(file);
+            tracing::subscriber::set_global_default(logging::json_subscriber(filter, file))?;
+        }
+        println!(
+            "protections on: abuse limits, JSON logs to {}{}, metrics listener",
+            path.display(),
+            if args.stock_json_logs {
+                " (stock format)"
+            } else {
+                ""
+            }
+        );
+    } else {
+        println!("--bare: no logs and no metrics recorder (the abuse limits stay on)");
     }
     let config = Arc::new(bench_config(None, true)?);
     let cores = Cores::pick();
     println!("{}", cores.describe());
 
-    let server = Server::start(&config, &cores, args.prefill)?;
+    let server = Server::start(&config, &cores, args.prefill, !args.bare)?;
     let client_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -115,7 +139,7 @@ fn main() -> Result<()> {
     print_results(&args, &results);
     if let Some(url) = &args.redis {
         let redis_config = Arc::new(bench_config(Some(url), true)?);
-        let redis_server = Server::start(&redis_config, &cores, args.prefill)?;
+        let redis_server = Server::start(&redis_config, &cores, args.prefill, false)?;
         eprintln!("redis ({url}):");
         let redis_results =
             client_rt.block_on(run_scenarios(&args, &redis_config, &redis_server, false))?;
@@ -123,7 +147,7 @@ fn main() -> Result<()> {
     }
     if args.compare_limits {
         let off_config = Arc::new(bench_config(None, false)?);
-        let off_server = Server::start(&off_config, &cores, args.prefill)?;
+        let off_server = Server::start(&off_config, &cores, args.prefill, false)?;
         let pairs = alternate(&args, "limits", |only, on| {
             let (config, server) = if on {
                 (&config, &server)
@@ -134,12 +158,9 @@ fn main() -> Result<()> {
         })?;
         print_comparison("abuse limits", LIMITS_TARGET, &pairs);
     }
-    if args.compare_metrics {
+    if let (true, Some(exporter)) = (args.compare_metrics, &server.exporter) {
         // One server: the recorder is installed once, and recording is switched
         // on and off between rounds (what METRICS_ADDR set or unset changes).
-        let exporter = client_rt.block_on(async {
-            Exporter::install(Arc::new(MemoryIdStore::new(1)) as Arc<dyn IdStore>)
-        })?;
         let pairs = alternate(&args, "metrics", |only, on| {
             metric::set_enabled(on);
             client_rt.block_on(run_scenarios(only, &config, &server, false))
@@ -174,7 +195,8 @@ struct Args {
     credentials: usize,
     prefill: usize,
     only: Option<Vec<String>>,
-    log: bool,
+    bare: bool,
+    stock_json_logs: bool,
     no_memory: bool,
     redis: Option<String>,
     compare_limits: bool,
@@ -191,7 +213,8 @@ impl Args {
             credentials: 1,
             prefill: 0,
             only: None,
-            log: false,
+            bare: false,
+            stock_json_logs: false,
             no_memory: false,
             redis: None,
             compare_limits: false,
@@ -209,7 +232,8 @@ impl Args {
                 "--only" => a.only = Some(value()?.split(',').map(str::to_owned).collect()),
                 "--redis" => a.redis = Some(value()?),
                 "--memory-child" => a.memory_child = Some(value()?.parse()?),
-                "--log" => a.log = true,
+                "--bare" => a.bare = true,
+                "--stock-json-logs" => a.stock_json_logs = true,
                 "--no-memory" => a.no_memory = true,
                 "--compare-limits" => a.compare_limits = true,
                 "--compare-metrics" => a.compare_metrics = true,
@@ -350,6 +374,21 @@ struct Server {
     state: AppState,
     handle: tokio::runtime::Handle,
     sender: Arc<RecordingSender>,
+    /// The Prometheus recorder, when this server installed it.
+    exporter: Option<Exporter>,
+    /// Starts a measured phase on the server thread.
+    phases: mpsc::UnboundedSender<Phase>,
+    /// `/proc/self/task/TID/stat` of the server thread (its CPU time).
+    stat: String,
+}
+
+/// A stretch of serving whose heap allocations on the server thread are counted:
+/// `started` is signalled once counting runs, `stop` ends it, `allocations` gets
+/// the count.
+struct Phase {
+    started: std::sync::mpsc::Sender<()>,
+    stop: oneshot::Receiver<()>,
+    allocations: std::sync::mpsc::Sender<u64>,
 }
 
 /// The plug-ins the binary would pick for `config`, except the recording sender.
@@ -364,8 +403,10 @@ fn plugins(
 }
 
 impl Server {
-    /// Starts both routers on a single-threaded runtime in a thread pinned to the server core.
-    fn start(config: &Arc<Config>, cores: &Cores, prefill: usize) -> Result<Self> {
+    /// Starts both routers on a single-threaded runtime in a thread pinned to the
+    /// server core; with `metrics`, installs the Prometheus recorder there and serves
+    /// it on a port of its own, as `METRICS_ADDR` does.
+    fn start(config: &Arc<Config>, cores: &Cores, prefill: usize, metrics: bool) -> Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel::<Result<Server, String>>();
         let config = Arc::clone(config);
         let core = cores.server;
@@ -385,20 +426,31 @@ impl Server {
                         return;
                     }
                 };
-                rt.block_on(async move {
-                    match Server::serve(&config, prefill).await {
-                        Ok((server, tasks)) => {
-                            let _ = tx.send(Ok(server));
-                            // Serve until the process exits.
-                            for t in tasks {
-                                let _ = t.await;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e.to_string()));
-                        }
+                let (phases, mut next_phase) = mpsc::unbounded_channel();
+                match rt.block_on(Server::serve(&config, prefill, metrics, phases)) {
+                    Ok(server) => {
+                        let _ = tx.send(Ok(server));
                     }
-                });
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return;
+                    }
+                }
+                // Serve (the runtime runs its tasks inside `block_on`) until the
+                // process exits; a measured phase serves inside an allocation count
+                // of this thread only.
+                while let Some(phase) = rt.block_on(next_phase.recv()) {
+                    let Phase {
+                        started,
+                        stop,
+                        allocations,
+                    } = phase;
+                    let counted = allocation_counter::measure(|| {
+                        let _ = started.send(());
+                        let _ = rt.block_on(stop);
+                    });
+                    let _ = allocations.send(counted.count_total);
+                }
             })?;
         Ok(rx.recv()??)
     }
@@ -406,7 +458,9 @@ impl Server {
     async fn serve(
         config: &Config,
         prefill: usize,
-    ) -> Result<(Server, Vec<tokio::task::JoinHandle<()>>)> {
+        metrics: bool,
+        phases: mpsc::UnboundedSender<Phase>,
+    ) -> Result<Server> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let sender = Arc::new(RecordingSender::default());
         let plugins = plugins(config, &clock, Arc::clone(&sender))?;
@@ -419,36 +473,54 @@ impl Server {
                 ids.issue(expires, now).await?;
             }
             println!(
-                "prefill: {prefill} live IDs in the store in {:.1} s",
-                start.elapsed().as_secs_f64()
+                "prefill: {prefill} live IDs in the store in {:.1} s; process RSS {:.1} MB",
+                start.elapsed().as_secs_f64(),
+                proc_status_kb("VmRSS")? as f64 / 1024.0
             );
         }
+        let exporter = if metrics {
+            let exporter = Exporter::install(Arc::clone(&ids))?;
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let app = exporter.clone().router();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            Some(exporter)
+        } else {
+            None
+        };
         let state = AppState::new(config, plugins, clock);
         let otp_app = router::<()>(state.clone());
         let hello_app = Router::new().route("/", get(|| async { "Hello, World!" }));
         let otp_listener = TcpListener::bind("127.0.0.1:0").await?;
         let hello_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let thread = std::fs::read_link("/proc/thread-self")?;
+        let tid = thread
+            .file_name()
+            .and_then(|t| t.to_str())
+            .ok_or("no thread id in /proc/thread-self")?;
         let server = Server {
             otp: otp_listener.local_addr()?,
             hello: hello_listener.local_addr()?,
             state,
             handle: tokio::runtime::Handle::current(),
             sender,
+            exporter,
+            phases,
+            stat: format!("/proc/self/task/{tid}/stat"),
         };
-        let tasks = vec![
-            tokio::spawn(async move {
-                let app = otp_app.into_make_service_with_connect_info::<SocketAddr>();
-                if let Err(e) = axum::serve(otp_listener, app).await {
-                    eprintln!("otp server: {e}");
-                }
-            }),
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(hello_listener, hello_app).await {
-                    eprintln!("hello server: {e}");
-                }
-            }),
-        ];
-        Ok((server, tasks))
+        tokio::spawn(async move {
+            let app = otp_app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(otp_listener, app).await {
+                eprintln!("otp server: {e}");
+            }
+        });
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(hello_listener, hello_app).await {
+                eprintln!("hello server: {e}");
+            }
+        });
+        Ok(server)
     }
 }
 
@@ -526,6 +598,13 @@ struct Stats {
     elapsed: Duration,
     latency_us: Histogram<u64>,
     note: Option<String>,
+    /// Share of one core the server thread used over the scenario (warm-up included).
+    server_cpu: f64,
+    /// Share of one core the load generator used: near 1.0 it, not the server,
+    /// would bound the rate.
+    generator_cpu: f64,
+    /// Heap allocations on the server thread per request.
+    allocations: f64,
 }
 
 impl Stats {
@@ -574,11 +653,15 @@ async fn run_scenarios(
             create_rate = Some(stats.rate());
         }
         eprintln!(
-            "  {:<13} {:>9.0} req/s  p99 {:.2} ms  ({} errors)",
+            "  {:<13} {:>9.0} req/s  p99 {:.2} ms  ({} errors; server {:.0} %, generator {:.0} % \
+             of a core; {:.1} allocations per request)",
             scenario.name(),
             stats.rate(),
             stats.ms(0.99),
-            stats.errors
+            stats.errors,
+            stats.server_cpu * 100.0,
+            stats.generator_cpu * 100.0,
+            stats.allocations
         );
         out.push(stats);
         server.sender.codes.clear();
@@ -657,6 +740,19 @@ async fn run_one(
         measure_from,
         stop_at: measure_from + Duration::from_secs_f64(args.seconds),
     });
+    let (stop, stop_rx) = oneshot::channel();
+    let (started, started_rx) = std::sync::mpsc::channel();
+    let (allocations, allocations_rx) = std::sync::mpsc::channel();
+    server.phases.send(Phase {
+        started,
+        stop: stop_rx,
+        allocations,
+    })?;
+    started_rx.recv()?;
+    let cpu_from = (
+        thread_cpu(&server.stat)?,
+        thread_cpu("/proc/thread-self/stat")?,
+    );
     let tasks: Vec<_> = (0..args.connections)
         .map(|_| tokio::spawn(connection(Arc::clone(&ctx))))
         .collect();
@@ -668,10 +764,15 @@ async fn run_one(
         elapsed: Duration::ZERO,
         latency_us: new_histogram()?,
         note: None,
+        server_cpu: 0.0,
+        generator_cpu: 0.0,
+        allocations: 0.0,
     };
     let mut last_end = measure_from;
+    let mut sent = 0;
     for t in tasks {
         let one = t.await??;
+        sent += one.sent;
         stats.requests += one.requests;
         stats.flows += one.flows;
         stats.errors += one.errors;
@@ -679,6 +780,11 @@ async fn run_one(
         last_end = last_end.max(one.last_end);
     }
     stats.elapsed = last_end.saturating_duration_since(measure_from);
+    let wall = start.elapsed().as_secs_f64().max(1e-9);
+    stats.server_cpu = (thread_cpu(&server.stat)? - cpu_from.0) / wall;
+    stats.generator_cpu = (thread_cpu("/proc/thread-self/stat")? - cpu_from.1) / wall;
+    let _ = stop.send(());
+    stats.allocations = allocations_rx.recv()? as f64 / sent.max(1) as f64;
     if let Some(pool) = &ctx.pool
         && pool.next.load(Ordering::Relaxed) >= pool.cookies.len()
     {
@@ -691,6 +797,22 @@ async fn run_one(
     Ok(stats)
 }
 
+/// CPU time (user + system, seconds) of the thread whose `stat` file is `path`.
+fn thread_cpu(path: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(path)?;
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .ok_or("no command in a stat file")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks =
+        |i: usize| -> Result<f64> { Ok(fields.get(i).ok_or("a short stat file")?.parse::<f64>()?) };
+    // Clock ticks of 1/100 s (USER_HZ on Linux).
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 fn new_histogram() -> Result<Histogram<u64>> {
     // 1 µs to 60 s, three significant digits.
     Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
@@ -699,34 +821,118 @@ fn new_histogram() -> Result<Histogram<u64>> {
 /// One connection's figures.
 struct ConnStats {
     requests: u64,
+    /// Every request, the warm-up's included (allocations are counted over both).
+    sent: u64,
     flows: u64,
     errors: u64,
     latency_us: Histogram<u64>,
     last_end: Instant,
 }
 
-type Conn = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+/// A minimal HTTP/1.1 keep-alive client: requests are formatted into one reused
+/// buffer and written in one call, answers parsed in place with `httparse`. A
+/// general client (hyper's, the first version of this benchmark) spent more CPU per
+/// request than the hello-world server it measured, which capped the baseline.
+struct Conn {
+    stream: TcpStream,
+    out: Vec<u8>,
+    inp: Vec<u8>,
+}
 
-async fn connect(addr: SocketAddr) -> Result<Conn> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(send)
+/// What the benchmark reads of an answer.
+struct Reply {
+    status: u16,
+    /// The session cookie's value, when asked for and set.
+    cookie: Option<String>,
+}
+
+impl Conn {
+    async fn connect(addr: SocketAddr) -> Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            out: Vec::with_capacity(4096),
+            inp: Vec::with_capacity(4096),
+        })
+    }
+
+    fn get(&mut self, path: &str) {
+        self.out.clear();
+        let _ = write!(self.out, "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+    }
+
+    /// A POST from the next client address (`X-Forwarded-For`).
+    fn post(&mut self, path: &str, content_type: &str, body: &str, cookie: Option<(&str, &str)>) {
+        self.out.clear();
+        let _ = write!(
+            self.out,
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: {content_type}\r\n\
+             x-forwarded-for: "
+        );
+        next_client(&mut self.out);
+        let _ = write!(self.out, "\r\ncontent-length: {}\r\n", body.len());
+        if let Some((name, value)) = cookie {
+            let _ = write!(self.out, "cookie: {name}={value}\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(body.as_bytes());
+    }
+
+    /// Writes the formatted request and reads the whole answer (its body sized by
+    /// `content-length`, which every answer of these servers has).
+    async fn exchange(&mut self, want_cookie: bool) -> Result<Reply> {
+        self.stream.write_all(&self.out).await?;
+        self.inp.clear();
+        loop {
+            if self.stream.read_buf(&mut self.inp).await? == 0 {
+                return Err("the server closed the connection".into());
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 24];
+            let mut res = httparse::Response::new(&mut headers);
+            let httparse::Status::Complete(head) = res.parse(&self.inp)? else {
+                continue;
+            };
+            let mut length = None;
+            let mut cookie = None;
+            for h in res.headers.iter() {
+                if h.name.eq_ignore_ascii_case("content-length") {
+                    length = std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|v| v.parse().ok());
+                } else if want_cookie && h.name.eq_ignore_ascii_case("set-cookie") {
+                    cookie = std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|v| v.split(';').next())
+                        .and_then(|v| v.split_once('='))
+                        .map(|(_, value)| value.to_owned())
+                        .filter(|v| !v.is_empty());
+                }
+            }
+            let status = res.code.unwrap_or(0);
+            let length: usize = length.ok_or("an answer without content-length")?;
+            while self.inp.len() < head + length {
+                if self.stream.read_buf(&mut self.inp).await? == 0 {
+                    return Err("the server closed the connection mid-body".into());
+                }
+            }
+            return Ok(Reply { status, cookie });
+        }
+    }
 }
 
 /// One keep-alive connection issuing requests back to back until the stop time.
 async fn connection(ctx: Arc<Ctx>) -> Result<ConnStats> {
-    let mut conn = connect(ctx.addr).await?;
+    let mut conn = Conn::connect(ctx.addr).await?;
     let mut s = ConnStats {
         requests: 0,
+        sent: 0,
         flows: 0,
         errors: 0,
         latency_us: new_histogram()?,
         last_end: ctx.measure_from,
     };
+    let mut body = String::with_capacity(64);
     loop {
         let t0 = Instant::now();
         if t0 >= ctx.stop_at {
@@ -735,31 +941,30 @@ async fn connection(ctx: Arc<Ctx>) -> Result<ConnStats> {
         let counted = t0 >= ctx.measure_from;
         let done = match ctx.scenario {
             Scenario::Hello => {
-                let (status, _) = call(&mut conn, get_req("/")?, &mut s, counted, t0).await?;
-                status == StatusCode::OK
+                conn.get("/");
+                call(&mut conn, false, &mut s, counted, t0).await?.status == 200
             }
             Scenario::Create => {
-                let body = credential_body(&ctx);
-                let req = post("/api/otp/create", "application/json", body, None)?;
-                let (status, _) = call(&mut conn, req, &mut s, counted, t0).await?;
-                status == StatusCode::OK
+                credential_body(&ctx, &mut body);
+                conn.post("/api/otp/create", "application/json", &body, None);
+                call(&mut conn, false, &mut s, counted, t0).await?.status == 200
             }
             Scenario::VerifyWrong => {
                 let Some(cookie) = ctx.pool.as_ref().and_then(Pool::take) else {
                     break;
                 };
-                let cookie = format!("{}={cookie}", ctx.cookie_name);
-                let form = format!("otp={}", ctx.wrong_code);
-                let req = post(
+                body.clear();
+                body.push_str("otp=");
+                body.push_str(&ctx.wrong_code);
+                conn.post(
                     "/api/otp/verify",
                     "application/x-www-form-urlencoded",
-                    form,
-                    Some(cookie),
-                )?;
-                let (status, _) = call(&mut conn, req, &mut s, counted, t0).await?;
-                status == StatusCode::FORBIDDEN
+                    &body,
+                    Some((&ctx.cookie_name, cookie)),
+                );
+                call(&mut conn, false, &mut s, counted, t0).await?.status == 403
             }
-            Scenario::Flow => flow(&ctx, &mut conn, &mut s, counted, t0).await?,
+            Scenario::Flow => flow(&ctx, &mut conn, &mut body, &mut s, counted, t0).await?,
         };
         if !done && counted {
             s.errors += 1;
@@ -772,104 +977,75 @@ async fn connection(ctx: Arc<Ctx>) -> Result<ConnStats> {
 async fn flow(
     ctx: &Ctx,
     conn: &mut Conn,
+    body: &mut String,
     s: &mut ConnStats,
     counted: bool,
     t0: Instant,
 ) -> Result<bool> {
-    let body = credential_body(ctx);
-    let req = post("/api/otp/create", "application/json", body.clone(), None)?;
-    let (status, cookie) = call(conn, req, s, counted, t0).await?;
-    let (Some(cookie), Some((_, code))) = (cookie, ctx.sender.codes.remove(&body)) else {
+    credential_body(ctx, body);
+    conn.post("/api/otp/create", "application/json", body, None);
+    let reply = call(conn, true, s, counted, t0).await?;
+    let (Some(cookie), Some((_, code))) = (reply.cookie, ctx.sender.codes.remove(body.as_str()))
+    else {
         return Ok(false);
     };
-    if status != StatusCode::OK {
+    if reply.status != 200 {
         return Ok(false);
     }
-    let cookie = format!("{}={cookie}", ctx.cookie_name);
-    let req = post(
+    body.clear();
+    body.push_str("otp=");
+    body.push_str(&code);
+    conn.post(
         "/api/otp/verify",
         "application/x-www-form-urlencoded",
-        format!("otp={code}"),
-        Some(cookie),
-    )?;
-    let (status, _) = call(conn, req, s, counted, Instant::now()).await?;
-    if counted && status == StatusCode::OK {
+        body,
+        Some((&ctx.cookie_name, &cookie)),
+    );
+    let ok = call(conn, false, s, counted, Instant::now()).await?.status == 200;
+    if counted && ok {
         s.flows += 1;
     }
-    Ok(status == StatusCode::OK)
+    Ok(ok)
 }
 
-/// The client address of the next request: 1 048 576 clients in turn (10.0.0.0/12),
-/// enough that no per-client limit is hit in a whole run (30 creates per 5 minutes:
-/// 65 536 clients were too few once the compare modes ran 40 s of creates), few enough
-/// that clients come back as real ones do.
-fn next_client() -> String {
+/// Appends the client address of the next request: 1 048 576 clients in turn
+/// (10.0.0.0/12), enough that no per-client limit is hit in a whole run (30 creates
+/// per 5 minutes: 65 536 clients were too few once the compare modes ran 40 s of
+/// creates), few enough that clients come back as real ones do.
+fn next_client(out: &mut Vec<u8>) {
     static CLIENTS: AtomicU64 = AtomicU64::new(0);
     let n = CLIENTS.fetch_add(1, Ordering::Relaxed);
-    format!("10.{}.{}.{}", (n >> 16) & 15, (n >> 8) & 255, n & 255)
+    let _ = write!(out, "10.{}.{}.{}", (n >> 16) & 15, (n >> 8) & 255, n & 255);
 }
 
 /// A new credential's JSON body, which is also its canonical text.
-fn credential_body(ctx: &Ctx) -> String {
+fn credential_body(ctx: &Ctx, body: &mut String) {
     let n = ctx.serial.fetch_add(1, Ordering::Relaxed);
-    format!("{{\"email\":\"user{n}@bench.example\"}}")
+    body.clear();
+    let _ = std::fmt::Write::write_fmt(
+        body,
+        format_args!("{{\"email\":\"user{n}@bench.example\"}}"),
+    );
 }
 
-fn get_req(path: &str) -> Result<Request<Full<Bytes>>> {
-    Ok(Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .header(HOST, "127.0.0.1")
-        .body(Full::new(Bytes::new()))?)
-}
-
-fn post(
-    path: &str,
-    content_type: &str,
-    body: String,
-    cookie: Option<String>,
-) -> Result<Request<Full<Bytes>>> {
-    let mut req = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header(HOST, "127.0.0.1")
-        .header(CONTENT_TYPE, content_type)
-        .header("x-forwarded-for", next_client());
-    if let Some(c) = cookie {
-        req = req.header(COOKIE, c);
-    }
-    Ok(req.body(Full::new(Bytes::from(body)))?)
-}
-
-/// Sends one request, reads the whole body, records the latency if `counted`;
-/// returns the status and the new session cookie value, if one was set.
+/// Sends the formatted request, reads the answer, records the latency if `counted`.
 async fn call(
     conn: &mut Conn,
-    req: Request<Full<Bytes>>,
+    want_cookie: bool,
     s: &mut ConnStats,
     counted: bool,
     t0: Instant,
-) -> Result<(StatusCode, Option<String>)> {
-    conn.ready().await?;
-    let res = conn.send_request(req).await?;
-    let status = res.status();
-    let cookie = res
-        .headers()
-        .get(SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .and_then(|v| v.split_once('='))
-        .map(|(_, value)| value.to_owned())
-        .filter(|v| !v.is_empty());
-    res.into_body().collect().await?;
+) -> Result<Reply> {
+    let reply = conn.exchange(want_cookie).await?;
     let end = Instant::now();
+    s.sent += 1;
     if counted {
         let us = u64::try_from(end.duration_since(t0).as_micros()).unwrap_or(u64::MAX);
         s.latency_us.saturating_record(us.max(1));
         s.requests += 1;
         s.last_end = end;
     }
-    Ok((status, cookie))
+    Ok(reply)
 }
 
 // ---------------------------------------------------------------------------------
@@ -888,10 +1064,10 @@ fn print_results(args: &Args, results: &[Stats]) {
         args.warmup,
         args.credentials,
         args.prefill,
-        if args.log {
-            ", INFO logging to a sink"
+        if args.bare {
+            ", bare (no logs, no metrics)"
         } else {
-            ""
+            ", protections on (limits, JSON logs to a file, metrics)"
         }
     );
     let base = results
@@ -899,7 +1075,7 @@ fn print_results(args: &Args, results: &[Stats]) {
         .find(|s| s.scenario == Scenario::Hello)
         .map(Stats::rate);
     println!(
-        "{:<13} {:>9} {:>8} {:>16} {:>8} {:>8} {:>8} {:>12} {:>7}",
+        "{:<13} {:>9} {:>8} {:>16} {:>8} {:>8} {:>8} {:>12} {:>7} {:>7} {:>7} {:>8}",
         "scenario",
         "req/s",
         "x base",
@@ -908,7 +1084,10 @@ fn print_results(args: &Args, results: &[Stats]) {
         "p99 ms",
         "p99.9 ms",
         "p99 < 5 ms",
-        "errors"
+        "errors",
+        "srv cpu",
+        "gen cpu",
+        "allocs/r"
     );
     for s in results {
         let rate = s.rate();
@@ -921,7 +1100,7 @@ fn print_results(args: &Args, results: &[Stats]) {
         };
         let p99 = s.ms(0.99);
         println!(
-            "{:<13} {:>9.0} {:>8} {:>16} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>7}",
+            "{:<13} {:>9.0} {:>8} {:>16} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>7} {:>6.0}% {:>6.0}% {:>8.1}",
             s.scenario.name(),
             rate,
             ratio_text,
@@ -930,7 +1109,10 @@ fn print_results(args: &Args, results: &[Stats]) {
             p99,
             s.ms(0.999),
             pass(p99 < P99_TARGET_MS),
-            s.errors
+            s.errors,
+            s.server_cpu * 100.0,
+            s.generator_cpu * 100.0,
+            s.allocations
         );
         if s.scenario == Scenario::Flow {
             println!(

@@ -8,6 +8,7 @@
     reason = "test code fails loudly by design, and measures real elapsed time"
 )]
 
+mod allocations;
 mod api_fuzzing;
 mod awkward_credentials;
 mod binary;

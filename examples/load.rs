@@ -1,4 +1,5 @@
-//! Load benchmark (issue 7): the real router under HTTP/1.1 keep-alive load.
+//! Load benchmark (issues 7 and 20): the real router under HTTP/1.1 keep-alive load,
+//! with every protection on.
 //!
 //! ```text
 //! cargo run --release --example load -- --seconds 10 --connections 64
@@ -6,9 +7,17 @@
 //!
 //! One process, two pinned single-threaded tokio runtimes: the server (the library's
 //! router with plug-ins built from `Config`, plus a minimal axum "hello world" on a
-//! second port as the baseline) on the first core, the load generator (hyper HTTP/1.1
-//! clients, one task per connection, latencies in an HDR histogram) on the second.
-//! The sender records codes in memory so the full create → verify flow can read them.
+//! second port as the baseline) on the first core, the load generator (a minimal
+//! HTTP/1.1 client, one task per connection, latencies in an HDR histogram) on the
+//! second. The sender records codes in memory so the full create → verify flow can
+//! read them. By default the server runs as the binary does in production: abuse
+//! limits, JSON log lines (access lines with request ids, audit events) written to a
+//! file, the Prometheus recorder and its listener.
+//!
+//! Each scenario also prints the share of a core used by the server thread and by
+//! the generator (from `/proc/self/task/*/stat`): a generator near 100 % would bound
+//! the rate, and the ratio to hello would flatter the server. And the heap
+//! allocations per request on the server thread (counted on that thread only).
 //!
 //! Scenarios, each for the same time and connection count: `hello` (baseline),
 //! `create` (a new credential per request), `verify-wrong` (a wrong code, each request
@@ -20,8 +29,10 @@
 //!
 //! Options: `--seconds S` (10), `--warmup S` (1), `--connections N` (64),
 //! `--credentials K` (1; credentials in each verify-wrong cookie), `--prefill N`
-//! (0; live IDs put in the store first), `--only a,b` (scenarios), `--log` (install an
-//! INFO tracing subscriber writing to a sink, as the binary logs), `--no-memory`,
+//! (0; live IDs put in the store first; the process RSS is printed after it),
+//! `--only a,b` (scenarios), `--bare` (no logs, no metrics recorder; the limits stay
+//! on), `--stock-json-logs` (tracing-subscriber's JSON format instead of the binary's,
+//! for comparison), `--no-memory`,
 //! `--redis URL` (then every scenario but `hello` runs a second time on a server whose
 //! ID store and KMS are in that Redis, and the ratio to the in-memory run is printed),
 //! `--compare-limits` (then `create` and `verify-wrong` run a second time on a server

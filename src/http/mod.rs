@@ -161,17 +161,23 @@ where
             .route("/demo.js", get(demo::script))
             .route("/demo.css", get(demo::style));
     }
-    routes
-        .fallback(layers::not_found)
-        .method_not_allowed_fallback(layers::not_found)
-        .layer(DefaultBodyLimit::disable())
-        .layer(from_fn_with_state(state.clone(), layers::edge))
+    // One `layer` call for the three: each call wraps every route in a boxed
+    // service of its own, a boxed future per layer and request. Outermost first:
+    // the span and access line, then the edge (client address, request id, body
+    // limit and timeout, headers), then axum's own body limit, off (the edge's rules).
+    let stack = tower::ServiceBuilder::new()
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_request(())
                 .on_response(AccessLog),
         )
+        .layer(from_fn_with_state(state.clone(), layers::edge))
+        .layer(DefaultBodyLimit::disable());
+    routes
+        .fallback(layers::not_found)
+        .method_not_allowed_fallback(layers::not_found)
+        .layer(stack)
         .with_state(state)
 }
 

@@ -13,9 +13,11 @@ use crate::helpers::NO_LIMITS;
 use crate::process::Server;
 
 /// Each documented contract choice, and the Schemathesis check it turns off.
-const CHOICES: [(&str, Option<&str>); 2] = [
+const CHOICES: [(&str, Option<&str>); 3] = [
     ("unsupported-method", Some("unsupported_method")),
-    // Handled per operation in schemathesis.toml (expected statuses), not excluded.
+    // Handled per operation in schemathesis.toml, not excluded everywhere: negative
+    // data off for create only; expected statuses per operation.
+    ("form-values-are-text", None),
     ("state-dependent-refusals", None),
 ];
 

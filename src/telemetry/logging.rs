@@ -79,8 +79,79 @@ impl<'w> FormatFields<'w> for JsonFields {
         if !wrote {
             current.fields.truncate(before);
         }
+        keep_last_of_each_key(&mut current.fields);
         result
     }
+}
+
+/// A field recorded twice on a span (the request's `purpose` can be) keeps its
+/// last value, as the stock format's object did: a line with a key twice is valid
+/// JSON, but some log stores refuse it. Allocates only when there is a duplicate.
+fn keep_last_of_each_key(fields: &mut String) {
+    if let Some(deduplicated) = without_earlier_duplicates(fields) {
+        *fields = deduplicated;
+    }
+}
+
+/// `fields` without the pairs whose key comes again later; `None` when no key does.
+fn without_earlier_duplicates(text: &str) -> Option<String> {
+    let mut pairs: smallvec::SmallVec<[(&str, &str); 8]> = smallvec::SmallVec::new();
+    let mut at = 0;
+    while let Some((key, end)) = next_pair(text, at) {
+        pairs.push((key, text.get(at..end).unwrap_or_default()));
+        at = end + 1;
+        if text.as_bytes().get(end) != Some(&b',') {
+            break;
+        }
+    }
+    let later = |i: usize, key: &str| pairs.iter().skip(i + 1).any(|(k, _)| *k == key);
+    if !pairs.iter().enumerate().any(|(i, (key, _))| later(i, key)) {
+        return None;
+    }
+    let kept: Vec<&str> = pairs
+        .iter()
+        .enumerate()
+        .filter(|(i, (key, _))| !later(*i, key))
+        .map(|(_, (_, pair))| *pair)
+        .collect();
+    Some(kept.join(","))
+}
+
+/// The pair starting at `at` in text written by [`Pairs`] (`"key":value`, the
+/// value a JSON string or a bare number or word): its key and where it ends.
+fn next_pair(text: &str, at: usize) -> Option<(&str, usize)> {
+    let bytes = text.as_bytes();
+    let key_end = string_end(bytes, at)?;
+    if bytes.get(key_end) != Some(&b':') {
+        return None;
+    }
+    let value = key_end + 1;
+    let end = if bytes.get(value) == Some(&b'"') {
+        string_end(bytes, value)?
+    } else {
+        bytes
+            .get(value..)?
+            .iter()
+            .position(|&b| b == b',')
+            .map_or(bytes.len(), |n| value + n)
+    };
+    Some((text.get(at..key_end)?, end))
+}
+
+/// Where the JSON string starting at `at` ends (just past its closing quote).
+fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
+    if bytes.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut i = at + 1;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// One JSON object per event: `{"timestamp","level","fields","target","span"}`.
@@ -269,6 +340,14 @@ mod tests {
 
     /// Lines written under a JSON subscriber, parsed.
     fn lines(f: impl FnOnce()) -> Vec<serde_json::Value> {
+        raw_lines(f)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// Lines written under a JSON subscriber, as written.
+    fn raw_lines(f: impl FnOnce()) -> Vec<String> {
         #[derive(Clone, Default)]
         struct Buffer(Arc<Mutex<Vec<u8>>>);
         impl std::io::Write for Buffer {
@@ -291,7 +370,7 @@ mod tests {
         String::from_utf8(bytes)
             .unwrap_or_default()
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .map(str::to_owned)
             .collect()
     }
 
@@ -343,6 +422,32 @@ mod tests {
         assert_eq!(second["level"], "WARN");
         assert_eq!(second["target"], "audit");
         assert_eq!(second["fields"]["debug"], format!("{:?}", Some(nasty)));
+    }
+
+    #[test]
+    fn a_span_field_recorded_twice_appears_once_with_its_last_value() {
+        let raw = raw_lines(|| {
+            let span = tracing::info_span!(
+                "request",
+                method = "POST",
+                purpose = tracing::field::Empty,
+                client_ip = tracing::field::Empty
+            );
+            let _entered = span.enter();
+            span.record("purpose", "a \"quoted\", value");
+            span.record("client_ip", 7u8);
+            span.record("purpose", "step_up");
+            tracing::info!("once");
+        });
+        let line = &raw[0];
+        assert_eq!(line.matches("\"purpose\"").count(), 1, "{line}");
+        let got: Vec<serde_json::Value> = raw
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_default())
+            .collect();
+        assert_eq!(got[0]["span"]["purpose"], "step_up");
+        assert_eq!(got[0]["span"]["client_ip"], 7);
+        assert_eq!(got[0]["span"]["method"], "POST");
     }
 
     #[test]

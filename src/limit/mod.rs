@@ -21,7 +21,7 @@ use crate::clock::Timestamp;
 use crate::crypto::keyed_mac;
 use crate::error::Error;
 use crate::plugin::Credential;
-use crate::plugin::credential::AddressFields;
+use crate::plugin::credential::{AddressFields, Chosen};
 use crate::plugin::limit_store::{Hit, LimitKey, LimitStore, Receipt, Rule, Scope};
 use crate::telemetry::audit::{Audit, Event};
 use crate::telemetry::metric;
@@ -400,26 +400,20 @@ enum Canonical {
     Other,
 }
 
-/// The credential's address in the form every spelling of it shares: the same
-/// choice as [`Credential::contact`] (`email` first, then `phone`), without its
+/// The credential's address in the form every spelling of it shares: the field
+/// [`Credential::contact`] sends to ([`AddressFields::chosen`]), mostly without its
 /// validation, which is the sender's business and costs more than the rest of a
 /// limit check (a malformed address is still one address to count).
 fn canonical(credential: &Credential) -> Canonical {
-    let Some(fields) = AddressFields::of(credential) else {
-        return Canonical::Other;
-    };
-    if let Some(email) = fields.email.as_deref().map(str::trim)
-        && email.contains('@')
-    {
-        return Canonical::Email(email.to_lowercase());
+    let fields = AddressFields::of(credential);
+    match fields.as_ref().and_then(AddressFields::chosen) {
+        Some(Chosen::Email(email)) => Canonical::Email(email.to_lowercase()),
+        Some(Chosen::Phone(phone)) => phone_number(phone)
+            .map_or(Canonical::Other, |(number, prefix)| {
+                Canonical::Phone(number, prefix)
+            }),
+        None => Canonical::Other,
     }
-    fields
-        .phone
-        .as_deref()
-        .and_then(phone_number)
-        .map_or(Canonical::Other, |(number, prefix)| {
-            Canonical::Phone(number, prefix)
-        })
 }
 
 /// The counting unit of a client: an IPv4 address, or an IPv6 /64 (one subscriber
@@ -511,6 +505,15 @@ mod tests {
         let p = key(r#"{"phone":"+34612345678"}"#);
         assert_eq!(p, key(r#"{"phone":"+34 612 345 678","name":"y"}"#));
         assert_ne!(p, key(r#"{"phone":"+34612345679"}"#));
+        // The field the code goes to is counted: an invalid or non-string `email`
+        // beside a phone cannot make a new subject for the same phone.
+        assert_eq!(p, key(r#"{"email":"junk 1@@x","phone":"+34612345678"}"#));
+        assert_eq!(p, key(r#"{"email":"junk 2@@x","phone":"+34612345678"}"#));
+        assert_eq!(p, key(r#"{"email":{"a":1},"phone":"+34612345678"}"#));
+        assert_eq!(
+            a,
+            key(r#"{"email":"ann@example.com","phone":"+34612345678"}"#)
+        );
         assert_eq!(key("plain text"), key("plain text"));
         assert_ne!(key("plain text"), key("other text"));
     }

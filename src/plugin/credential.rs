@@ -39,10 +39,12 @@ impl Credential {
     /// first character of each part, the rest starred: `u***@e***.com`. Read
     /// without validating the address: it is written on every audit event.
     pub fn masked(&self) -> String {
-        match AddressFields::of(self) {
-            Some(AddressFields { email: Some(e), .. }) if e.contains('@') => mask(e.trim()),
-            Some(AddressFields { phone: Some(p), .. }) => mask(p.trim()),
-            _ => mask(&self.0),
+        match AddressFields::of(self)
+            .as_ref()
+            .and_then(AddressFields::chosen)
+        {
+            Some(Chosen::Email(a) | Chosen::Phone(a)) => mask(a),
+            None => mask(&self.0),
         }
     }
 }
@@ -52,49 +54,125 @@ impl Credential {
 #[derive(serde::Deserialize)]
 pub(crate) struct AddressFields<'a> {
     #[serde(borrow, default)]
-    pub(crate) email: Option<JsonStr<'a>>,
+    email: Option<JsonText<'a>>,
     #[serde(borrow, default)]
-    pub(crate) phone: Option<JsonStr<'a>>,
+    phone: Option<JsonText<'a>>,
 }
 
-/// A JSON string, borrowed from the text unless it has escapes. (serde's own
-/// `Option<Cow<str>>` always copies: only a bare `Cow<str>` field borrows.)
-pub(crate) struct JsonStr<'a>(std::borrow::Cow<'a, str>);
-
-impl std::ops::Deref for JsonStr<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for JsonStr<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = JsonStr<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(JsonStr(v.into()))
-            }
-
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(JsonStr(v.to_owned().into()))
-            }
-        }
-        d.deserialize_str(Visitor)
-    }
+/// Which field a code goes to (see [`AddressFields::chosen`]), trimmed.
+pub(crate) enum Chosen<'a> {
+    Email(&'a str),
+    Phone(&'a str),
 }
 
 impl<'a> AddressFields<'a> {
     /// The fields of `credential`, if its text is a JSON object.
     pub(crate) fn of(credential: &'a Credential) -> Option<Self> {
         serde_json::from_str(&credential.0).ok()
+    }
+
+    /// The `email` string, trimmed, if it has an `@`.
+    fn email(&self) -> Option<&str> {
+        self.email
+            .as_ref()
+            .and_then(JsonText::as_str)
+            .map(str::trim)
+            .filter(|e| e.contains('@'))
+    }
+
+    /// The `phone` string, trimmed.
+    fn phone(&self) -> Option<&str> {
+        self.phone
+            .as_ref()
+            .and_then(JsonText::as_str)
+            .map(str::trim)
+    }
+
+    /// The field [`Credential::contact`] would send to: the `email` when it is a
+    /// valid address, else the `phone`. Cheap in the usual case: the address is
+    /// validated only when both fields are there, the one case where validity
+    /// decides (otherwise an invalid `email` beside a `phone` would be counted and
+    /// logged while the code goes to the phone, and varying it would dodge the
+    /// per-address limits).
+    pub(crate) fn chosen(&self) -> Option<Chosen<'_>> {
+        match (self.email(), self.phone()) {
+            (Some(email), None) => Some(Chosen::Email(email)),
+            (Some(email), Some(phone)) => Some(match EmailCredential::address(email) {
+                Some(_) => Chosen::Email(email),
+                None => Chosen::Phone(phone),
+            }),
+            (None, phone) => phone.map(Chosen::Phone),
+        }
+    }
+}
+
+/// A JSON value read for a string: borrowed from the text unless it has escapes
+/// (serde's own `Option<Cow<str>>` always copies: only a bare `Cow<str>` field
+/// borrows); any other value is `Other`, as [`Credential::contact`] skips it.
+enum JsonText<'a> {
+    Str(std::borrow::Cow<'a, str>),
+    Other,
+}
+
+impl JsonText<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            JsonText::Str(s) => Some(s),
+            JsonText::Other => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for JsonText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess};
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonText<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonText::Str(v.into()))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(JsonText::Str(v.to_owned().into()))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(JsonText::Other)
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(JsonText::Other)
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(JsonText::Other)
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(JsonText::Other)
+            }
+
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(JsonText::Other)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(JsonText::Other)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(JsonText::Other)
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -114,7 +192,11 @@ pub fn mask(text: &str) -> String {
         out.push_str("***@");
         out.extend(host.chars().next());
         out.push_str("***");
-        if !tld.is_empty() {
+        // A top-level domain is short and plain; anything else is not shown.
+        if !tld.is_empty()
+            && tld.len() <= 16
+            && tld.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             out.push('.');
             out.push_str(tld);
         }
@@ -311,8 +393,8 @@ impl Credential {
     /// holds an `@`, else `phone` when there is a `phone` field, else `other`.
     pub fn channel(&self) -> Channel {
         match AddressFields::of(self) {
-            Some(AddressFields { email: Some(e), .. }) if e.contains('@') => Channel::Email,
-            Some(AddressFields { phone: Some(_), .. }) => Channel::Phone,
+            Some(f) if f.email().is_some() => Channel::Email,
+            Some(f) if f.phone().is_some() => Channel::Phone,
             _ => Channel::Other,
         }
     }
@@ -488,5 +570,37 @@ mod tests {
         assert_eq!(c.masked(), "u***@e***.com");
         let c = Credential::new(r#"{"phone":"+34600000012"}"#.to_owned()).expect("non-empty");
         assert_eq!(c.masked(), "+34*******12");
+    }
+
+    #[test]
+    fn the_mask_shows_the_field_the_code_goes_to_and_never_a_whole_number() {
+        let masked = |text: &str| Credential::new(text.to_owned()).expect("c").masked();
+        // An `email` that is not a string is skipped, as `contact` skips it.
+        assert_eq!(
+            masked(r#"{"email":{"a":"x@y.com"},"phone":"+34600000012"}"#),
+            "+34*******12"
+        );
+        assert_eq!(
+            masked(r#"{"email":[1,2],"phone":"+34600000012"}"#),
+            "+34*******12"
+        );
+        // Beside a phone, an invalid `email` is not where the code goes.
+        assert_eq!(
+            masked(r#"{"email":"junk@x.secret stuff","phone":"+34600000012"}"#),
+            "+34*******12"
+        );
+        assert_eq!(
+            masked(r#"{"email":"ann@example.com","phone":"+34600000012"}"#),
+            "a***@e***.com"
+        );
+        // Only a plain top-level domain is shown.
+        assert_eq!(mask("a@b.c d"), "a***@b***");
+        assert_eq!(mask("a@b.com\"},\"phone\":\"+34600000012\"}"), "a***@b***");
+        for text in [
+            r#"{"email":{"a":"x@y.com"},"phone":"+34600000012"}"#,
+            r#"{"email":"x@y.z","phone":"+34600000012","n":{"a":[1,{"b":null}]}}"#,
+        ] {
+            assert!(!masked(text).contains("600000012"), "{text}");
+        }
     }
 }

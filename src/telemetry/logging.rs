@@ -76,7 +76,9 @@ impl<'w> FormatFields<'w> for JsonFields {
         let mut pairs = Pairs::new(&mut current.fields);
         fields.record(&mut pairs);
         let (result, wrote) = (pairs.result, !pairs.first);
-        if !wrote {
+        // Nothing written, or a value whose `Debug` failed half-way (the caller
+        // ignores the error): the span keeps the fields it had, still valid JSON.
+        if !wrote || result.is_err() {
             current.fields.truncate(before);
         }
         keep_last_of_each_key(&mut current.fields);
@@ -448,6 +450,27 @@ mod tests {
         assert_eq!(got[0]["span"]["purpose"], "step_up");
         assert_eq!(got[0]["span"]["client_ip"], 7);
         assert_eq!(got[0]["span"]["method"], "POST");
+    }
+
+    #[test]
+    fn a_value_that_fails_to_format_leaves_the_span_valid() {
+        struct Failing;
+        impl fmt::Debug for Failing {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("half")?;
+                Err(fmt::Error)
+            }
+        }
+        let got = lines(|| {
+            let span = tracing::info_span!("request", a = 1u8, b = tracing::field::Empty);
+            let _entered = span.enter();
+            span.record("b", tracing::field::debug(Failing));
+            tracing::info!("after");
+        });
+        assert_eq!(
+            got[0]["span"],
+            serde_json::json!({"a": 1, "name": "request"})
+        );
     }
 
     #[test]

@@ -18,24 +18,21 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use secure_otp_server::crypto::{self, Kek, KeyId, Sealed};
-use secure_otp_server::error::BackendError;
 use secure_otp_server::otp::token::{Token, TokenList};
 use secure_otp_server::plugin::{
-    CodeFormat, Credential, Delivery, IdStore, ListId, MemoryIdStore, OtpGenerator, OtpMessage,
-    RandomGenerator, Sender,
+    CodeFormat, Credential, IdStore, ListId, MemoryIdStore, OtpGenerator, RandomGenerator,
 };
 use secure_otp_server::telemetry::exporter::Exporter;
+use secure_otp_server::testing::{NullSender, call};
 use secure_otp_server::{
     AppState, Clock, Config, OtpPolicy, Plugins, SystemClock, Timestamp, router,
 };
-use tower::ServiceExt as _;
 
 const NOW: Timestamp = Timestamp::from_millis(1_795_089_600_000);
 const COOKIE: &str = "o";
@@ -154,18 +151,6 @@ fn id_store(c: &mut Criterion) {
     g.finish();
 }
 
-/// Accepts every message and drops it: the request benchmarks measure the server,
-/// not a delivery channel.
-#[derive(Debug)]
-struct NullSender;
-
-#[async_trait]
-impl Sender for NullSender {
-    async fn send(&self, _: &OtpMessage<'_>) -> Result<Delivery, BackendError> {
-        Ok(Delivery::Sent)
-    }
-}
-
 /// The library's router with the in-memory defaults, as the binary serves it, and a
 /// well-formed code that is (almost surely) wrong; `limits` off turns every abuse
 /// limit off (in process there is no client address, so the per-IP ones never count).
@@ -194,23 +179,6 @@ fn create_request(n: u64) -> Request<Body> {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(format!("{{\"email\":\"user{n}@example.com\"}}")))
         .expect("request")
-}
-
-/// One request through `app` to the last byte of its body; the status and the
-/// `name=value` of the cookie it sets.
-async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Option<String>) {
-    let res = app.clone().oneshot(req).await.expect("infallible");
-    let status = res.status();
-    let cookie = res
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned);
-    axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (status, cookie)
 }
 
 /// Whole requests in process: what the server itself spends per request, without

@@ -3,6 +3,8 @@
 //!
 //! * [`RecordingSender`]: a sender that keeps every code it is given, or refuses or
 //!   fails on demand ([`SendMode`]).
+//! * [`NullSender`]: a sender that drops every message (for measuring the server).
+//! * [`call`]: one request through a router, to the last byte of its answer.
 //! * [`ManualClock`]: time that moves only when the test says so.
 //! * [`id_store_contract`], [`kms_contract`] and [`limit_store_contract`]: every
 //!   guarantee of the store traits, checked on a real implementation.
@@ -25,6 +27,43 @@ pub use contract::{
     CONTRACT_RETENTION, CONTRACT_ROTATION, T0, at, id_store_contract, kms_contract,
     limit_store_contract, same_key,
 };
+
+/// Accepts every message and drops it: benchmarks and budgets measure the server,
+/// not a delivery channel.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSender;
+
+#[async_trait]
+impl Sender for NullSender {
+    async fn send(&self, _: &OtpMessage<'_>) -> Result<Delivery, BackendError> {
+        Ok(Delivery::Sent)
+    }
+}
+
+/// One request through `app` (no socket) to the last byte of its answer: the
+/// status and the `name=value` of the cookie it sets, if any.
+pub async fn call(
+    app: &axum::Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, Option<String>) {
+    use tower::ServiceExt as _;
+    let res = app
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("a router never fails");
+    let status = res.status();
+    let cookie = res
+        .headers()
+        .get(axum::http::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .expect("an in-memory body");
+    (status, cookie)
+}
 
 /// What a [`RecordingSender`] does with the next messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,33 +9,19 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use secure_otp_server::error::BackendError;
-use secure_otp_server::plugin::{Delivery, OtpMessage, Sender};
 use secure_otp_server::telemetry::logging;
+use secure_otp_server::testing::{NullSender, call};
 use secure_otp_server::{AppState, Clock, Config, Plugins, SystemClock, router};
-use tower::ServiceExt as _;
 
 /// Allocations per request, at most (median of 64 requests, debug build). Measured
 /// on 2026-12-03: health 28, create 69, verify-wrong 75; a quarter more is allowed.
 const HEALTH_CEILING: u64 = 35;
 const CREATE_CEILING: u64 = 86;
 const VERIFY_WRONG_CEILING: u64 = 94;
-
-/// Drops every message: the budget is the server's, not a delivery channel's.
-#[derive(Debug)]
-struct NullSender;
-
-#[async_trait]
-impl Sender for NullSender {
-    async fn send(&self, _: &OtpMessage<'_>) -> Result<Delivery, BackendError> {
-        Ok(Delivery::Sent)
-    }
-}
 
 fn app() -> (Router, String) {
     let config = Config::from_vars([("OTP_TRUSTED_PROXIES", "127.0.0.1")]).expect("config");
@@ -61,22 +47,6 @@ fn create(n: usize) -> Request<Body> {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(format!(r#"{{"email":"user{n}@example.com"}}"#)))
         .expect("request")
-}
-
-/// One request to the last byte of its answer: the status and the cookie it sets.
-async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Option<String>) {
-    let res = app.clone().oneshot(req).await.expect("infallible");
-    let status = res.status();
-    let cookie = res
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned);
-    axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (status, cookie)
 }
 
 /// The median allocation count of 64 requests made by `make` (outside the count),

@@ -32,11 +32,13 @@
 //! (0; live IDs put in the store first; the process RSS is printed after it),
 //! `--only a,b` (scenarios), `--bare` (no logs, no metrics recorder; the limits stay
 //! on), `--stock-json-logs` (tracing-subscriber's JSON format instead of the binary's,
-//! for comparison), `--no-memory`,
+//! for comparison, with a `write` per line), `--unbatched-logs` (a `write` per line
+//! instead of the lines of a busy thread gathered, for comparison), `--no-memory`,
 //! `--redis URL` (then every scenario but `hello` runs a second time on a server whose
 //! ID store and KMS are in that Redis, and the ratio to the in-memory run is printed),
 //! `--compare-limits` (then `create` and `verify-wrong` run a second time on a server
 //! with every abuse limit off, and the ratio limits on / off is printed),
+//! `--rounds N` (5; alternating rounds of the comparisons),
 //! `--compare-metrics` (the Prometheus recorder installed, `create` and `verify-wrong`
 //! with metrics recorded and not, in alternating rounds on one server).
 //! Every POST names a client in `X-Forwarded-For` (1 048 576 in turn; the server trusts
@@ -75,6 +77,7 @@ use secure_otp_server::plugin::{
     Credential, Delivery, IdStore, ListId, Locale, MemoryIdStore, OtpGenerator, OtpMessage,
     Plugins, RandomGenerator, Sender,
 };
+use secure_otp_server::telemetry::batched;
 use secure_otp_server::telemetry::exporter::Exporter;
 use secure_otp_server::telemetry::logging;
 use secure_otp_server::telemetry::metric;
@@ -97,8 +100,6 @@ const REDIS_TARGET: f64 = 0.50;
 const LIMITS_TARGET: f64 = 0.90;
 /// Metrics on / off for create and verify-wrong (issue 16: overhead under 5 %).
 const METRICS_TARGET: f64 = 0.95;
-/// Alternating rounds of `--compare-limits` and `--compare-metrics`.
-const COMPARE_ROUNDS: usize = 5;
 const MILLION: usize = 1_000_000;
 
 fn main() -> Result<()> {
@@ -123,13 +124,22 @@ fn main() -> Result<()> {
         } else {
             let filter = tracing_subscriber::EnvFilter::new("info");
             let file = std::sync::Mutex::new(file);
-            tracing::subscriber::set_global_default(logging::json_subscriber(filter, file))?;
+            if args.unbatched_logs {
+                tracing::subscriber::set_global_default(logging::json_subscriber(filter, file))?;
+            } else {
+                tracing::subscriber::set_global_default(logging::json_subscriber(
+                    filter,
+                    batched::Batched::new(file),
+                ))?;
+            }
         }
         println!(
             "protections on: abuse limits, JSON logs to {}{}, metrics listener",
             path.display(),
             if args.stock_json_logs {
-                " (stock format)"
+                " (stock format, a write per line)"
+            } else if args.unbatched_logs {
+                " (a write per line)"
             } else {
                 ""
             }
@@ -208,10 +218,12 @@ struct Args {
     only: Option<Vec<String>>,
     bare: bool,
     stock_json_logs: bool,
+    unbatched_logs: bool,
     no_memory: bool,
     redis: Option<String>,
     compare_limits: bool,
     compare_metrics: bool,
+    rounds: usize,
     memory_child: Option<usize>,
 }
 
@@ -226,10 +238,12 @@ impl Args {
             only: None,
             bare: false,
             stock_json_logs: false,
+            unbatched_logs: false,
             no_memory: false,
             redis: None,
             compare_limits: false,
             compare_metrics: false,
+            rounds: 5,
             memory_child: None,
         };
         while let Some(flag) = it.next() {
@@ -245,9 +259,11 @@ impl Args {
                 "--memory-child" => a.memory_child = Some(value()?.parse()?),
                 "--bare" => a.bare = true,
                 "--stock-json-logs" => a.stock_json_logs = true,
+                "--unbatched-logs" => a.unbatched_logs = true,
                 "--no-memory" => a.no_memory = true,
                 "--compare-limits" => a.compare_limits = true,
                 "--compare-metrics" => a.compare_metrics = true,
+                "--rounds" => a.rounds = value()?.parse()?,
                 other => {
                     return Err(format!(
                         "unknown option {other} (see the docs at the top of examples/load.rs)"
@@ -256,8 +272,10 @@ impl Args {
                 }
             }
         }
-        if a.connections == 0 || a.seconds <= 0.0 || a.credentials == 0 {
-            return Err("--connections, --seconds and --credentials must be positive".into());
+        if a.connections == 0 || a.seconds <= 0.0 || a.credentials == 0 || a.rounds == 0 {
+            return Err(
+                "--connections, --seconds, --credentials and --rounds must be positive".into(),
+            );
         }
         Ok(a)
     }
@@ -391,6 +409,8 @@ struct Server {
     phases: mpsc::UnboundedSender<Phase>,
     /// `/proc/self/task/TID/stat` of the server thread (its CPU time).
     stat: String,
+    /// `/proc/self/task/TID/io` of the server thread (its read and write calls).
+    io: String,
 }
 
 /// A stretch of serving whose heap allocations on the server thread are counted:
@@ -427,10 +447,11 @@ impl Server {
                 if let Some(c) = core {
                     core_affinity::set_for_current(c);
                 }
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
+                let mut builder = tokio::runtime::Builder::new_current_thread();
+                // As the binary: log lines gathered while there is work, written when
+                // the thread runs out of it.
+                batched::runtime_hooks(builder.enable_all());
+                let rt = match builder.build() {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = tx.send(Err(e.to_string()));
@@ -519,6 +540,7 @@ impl Server {
             exporter,
             phases,
             stat: format!("/proc/self/task/{tid}/stat"),
+            io: format!("/proc/self/task/{tid}/io"),
         };
         tokio::spawn(async move {
             let app = otp_app.into_make_service_with_connect_info::<SocketAddr>();
@@ -616,6 +638,12 @@ struct Stats {
     generator_cpu: f64,
     /// Heap allocations on the server thread per request.
     allocations: f64,
+    /// CPU time of the server thread per request (warm-up included), in µs: what a
+    /// request costs, whatever share of the core the VM lets the thread have.
+    server_us: f64,
+    /// Read and write system calls of the server thread per request (socket and log
+    /// file): figures the VM's noise does not move.
+    io_calls: f64,
 }
 
 impl Stats {
@@ -764,6 +792,7 @@ async fn run_one(
         thread_cpu(&server.stat)?,
         thread_cpu("/proc/thread-self/stat")?,
     );
+    let calls_from = thread_io_calls(&server.io)?;
     let tasks: Vec<_> = (0..args.connections)
         .map(|_| tokio::spawn(connection(Arc::clone(&ctx))))
         .collect();
@@ -778,6 +807,8 @@ async fn run_one(
         server_cpu: 0.0,
         generator_cpu: 0.0,
         allocations: 0.0,
+        server_us: 0.0,
+        io_calls: 0.0,
     };
     let mut last_end = measure_from;
     let mut sent = 0;
@@ -792,7 +823,10 @@ async fn run_one(
     }
     stats.elapsed = last_end.saturating_duration_since(measure_from);
     let wall = start.elapsed().as_secs_f64().max(1e-9);
-    stats.server_cpu = (thread_cpu(&server.stat)? - cpu_from.0) / wall;
+    let server_seconds = thread_cpu(&server.stat)? - cpu_from.0;
+    stats.server_cpu = server_seconds / wall;
+    stats.server_us = server_seconds * 1e6 / sent.max(1) as f64;
+    stats.io_calls = (thread_io_calls(&server.io)? - calls_from) as f64 / sent.max(1) as f64;
     stats.generator_cpu = (thread_cpu("/proc/thread-self/stat")? - cpu_from.1) / wall;
     let _ = stop.send(());
     stats.allocations = allocations_rx.recv()? as f64 / sent.max(1) as f64;
@@ -806,6 +840,20 @@ async fn run_one(
         ));
     }
     Ok(stats)
+}
+
+/// Read and write system calls (`syscr` + `syscw`) of the thread whose `io` file is
+/// `path`.
+fn thread_io_calls(path: &str) -> Result<u64> {
+    let io = std::fs::read_to_string(path)?;
+    let count = |key: &str| -> Result<u64> {
+        let line = io
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .ok_or_else(|| format!("no {key} in {path}"))?;
+        Ok(line.trim().parse()?)
+    };
+    Ok(count("syscr:")? + count("syscw:")?)
 }
 
 /// CPU time (user + system, seconds) of the thread whose `stat` file is `path`.
@@ -1086,7 +1134,7 @@ fn print_results(args: &Args, results: &[Stats]) {
         .find(|s| s.scenario == Scenario::Hello)
         .map(Stats::rate);
     println!(
-        "{:<13} {:>9} {:>8} {:>16} {:>8} {:>8} {:>8} {:>12} {:>7} {:>7} {:>7} {:>8}",
+        "{:<13} {:>9} {:>8} {:>16} {:>8} {:>8} {:>8} {:>12} {:>7} {:>7} {:>7} {:>8} {:>8} {:>6}",
         "scenario",
         "req/s",
         "x base",
@@ -1098,7 +1146,9 @@ fn print_results(args: &Args, results: &[Stats]) {
         "errors",
         "srv cpu",
         "gen cpu",
-        "allocs/r"
+        "allocs/r",
+        "srv µs/r",
+        "io/r"
     );
     for s in results {
         let rate = s.rate();
@@ -1111,7 +1161,7 @@ fn print_results(args: &Args, results: &[Stats]) {
         };
         let p99 = s.ms(0.99);
         println!(
-            "{:<13} {:>9.0} {:>8} {:>16} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>7} {:>6.0}% {:>6.0}% {:>8.1}",
+            "{:<13} {:>9.0} {:>8} {:>16} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>7} {:>6.0}% {:>6.0}% {:>8.1} {:>8.1} {:>6.2}",
             s.scenario.name(),
             rate,
             ratio_text,
@@ -1123,7 +1173,9 @@ fn print_results(args: &Args, results: &[Stats]) {
             s.errors,
             s.server_cpu * 100.0,
             s.generator_cpu * 100.0,
-            s.allocations
+            s.allocations,
+            s.server_us,
+            s.io_calls
         );
         if s.scenario == Scenario::Flow {
             println!(
@@ -1176,28 +1228,38 @@ fn print_redis(memory: &[Stats], redis: &[Stats]) {
     }
 }
 
-/// `create` and `verify-wrong` with the abuse limits on beside the same scenario
-/// with every limit off, round by round, and the median ratio.
-/// Runs `create` and `verify-wrong` in [`COMPARE_ROUNDS`] rounds, `run(args, true)`
-/// and `run(args, false)` taking turns scenario by scenario: the VM's noise between
-/// two runs of one server is ±20 %, so only alternating rounds compare fairly.
+/// `create` and `verify-wrong` with a protection on beside the same scenario with it
+/// off, round by round, and the median ratios.
+/// Runs `create` and `verify-wrong` in `--rounds` rounds, `run(args, true)` and
+/// `run(args, false)` taking turns scenario by scenario, the first of each pair
+/// swapping every round (on-off, off-on, ...) so a drift within a round favours neither:
+/// the VM's noise between two runs of one server is ±20 %, so only alternating rounds
+/// compare fairly.
 fn alternate(
     args: &Args,
     what: &str,
     mut run: impl FnMut(&Args, bool) -> Result<Vec<Stats>>,
 ) -> Result<Vec<(Stats, Stats)>> {
     let mut pairs = Vec::new();
-    for round in 1..=COMPARE_ROUNDS {
+    for round in 1..=args.rounds {
         for scenario in [Scenario::Create, Scenario::VerifyWrong] {
             let only = Args {
                 only: Some(vec![scenario.name().to_owned()]),
                 ..args.clone()
             };
-            eprintln!("round {round}, {what} on:");
-            let mut on = run(&only, true)?;
-            eprintln!("round {round}, {what} off:");
-            let mut off = run(&only, false)?;
-            if let (Some(on), Some(off)) = (on.pop(), off.pop()) {
+            let mut one = |on: bool| -> Result<Option<Stats>> {
+                eprintln!("round {round}, {what} {}:", if on { "on" } else { "off" });
+                Ok(run(&only, on)?.pop())
+            };
+            let on_first = round % 2 == 1;
+            let first = one(on_first)?;
+            let second = one(!on_first)?;
+            let (on, off) = if on_first {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            if let (Some(on), Some(off)) = (on, off) {
                 pairs.push((on, off));
             }
         }
@@ -1205,33 +1267,54 @@ fn alternate(
     Ok(pairs)
 }
 
-/// Each round's on/off ratio and their median, against `target`.
+/// Each round's on/off ratios and their medians, against `target`: requests per second
+/// (what the target names), and the server thread's CPU per request off/on (the same
+/// ratio when the server is saturated, without the time the VM took the core away).
 fn print_comparison(what: &str, target: f64, pairs: &[(Stats, Stats)]) {
     println!(
-        "\n{what} on vs off ({COMPARE_ROUNDS} alternating rounds; target on/off >= {target:.2}):\n{:<13} {:>9} {:>9} {:>7} {:>10} {:>10}",
-        "scenario", "on req/s", "off req/s", "on/off", "on p99 ms", "off p99 ms"
+        "\n{what} on vs off ({} alternating rounds; target on/off >= {target:.2}):\n\
+         {:<13} {:>9} {:>9} {:>7} {:>8} {:>8} {:>11} {:>10} {:>10}",
+        pairs.len() / 2,
+        "scenario",
+        "on req/s",
+        "off req/s",
+        "on/off",
+        "on µs",
+        "off µs",
+        "cpu off/on",
+        "on p99 ms",
+        "off p99 ms"
     );
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
     for scenario in [Scenario::Create, Scenario::VerifyWrong] {
-        let mut ratios = Vec::new();
+        let (mut rates, mut cpus) = (Vec::new(), Vec::new());
         for (on, off) in pairs.iter().filter(|(on, _)| on.scenario == scenario) {
             let ratio = on.rate() / off.rate().max(1e-9);
-            ratios.push(ratio);
+            let cpu = off.server_us / on.server_us.max(1e-9);
+            rates.push(ratio);
+            cpus.push(cpu);
             println!(
-                "{:<13} {:>9.0} {:>9.0} {:>7.2} {:>10.2} {:>10.2}",
+                "{:<13} {:>9.0} {:>9.0} {:>7.2} {:>8.1} {:>8.1} {:>11.2} {:>10.2} {:>10.2}",
                 scenario.name(),
                 on.rate(),
                 off.rate(),
                 ratio,
+                on.server_us,
+                off.server_us,
+                cpu,
                 on.ms(0.99),
                 off.ms(0.99)
             );
         }
-        ratios.sort_by(f64::total_cmp);
-        if let Some(median) = ratios.get(ratios.len() / 2) {
+        if let (Some(rate), Some(cpu)) = (median(rates), median(cpus)) {
             println!(
-                "{:<13} median on/off {median:.2} {}",
+                "{:<13} median on/off {rate:.2} {}; server CPU per request off/on {cpu:.2} {}",
                 scenario.name(),
-                pass(*median >= target)
+                pass(rate >= target),
+                pass(cpu >= target)
             );
         }
     }

@@ -10,11 +10,25 @@ use clap::Parser;
 use cli::{Cli, Command};
 use secure_otp_server::config::Env;
 use secure_otp_server::http::serve::{ServeOptions, raise_open_file_limit, serve};
+use secure_otp_server::telemetry::batched;
 use secure_otp_server::telemetry::exporter::Exporter;
 use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Workers gather their log lines and write them when they run out of work
+    // (telemetry::batched); the runtime's end writes what they still hold.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    batched::runtime_hooks(builder.enable_all());
+    match builder.build() {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(e) => {
+            eprintln!("secure-otp-server: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn start() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -19,13 +19,19 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::batched::Batched;
 use crate::config::LogFormat;
 
 /// Installs the process's subscriber: `format` lines on stdout, at `RUST_LOG`'s
-/// level (default `info`). Does nothing if one is installed already.
+/// level (default `info`), gathered per runtime thread as [`batched`] explains.
+/// Does nothing if one is installed already.
+///
+/// [`batched`]: super::batched
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(Batched::new(std::io::stdout));
     let _ = match format {
         LogFormat::Json => builder
             .fmt_fields(JsonFields)

@@ -115,6 +115,11 @@ impl Server {
         let pid = self.pid().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        self.exit_within(within)
+    }
+
+    /// Waits for the exit at most `within`; the exit status.
+    fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + within;
         while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -195,8 +200,18 @@ impl Server {
             .collect()
     }
 
-    /// Stops the server and returns every output line not yet read (stdout and stderr).
+    /// Stops the server (SIGTERM, so its workers write the log lines they gathered;
+    /// SIGKILL if it has not exited within the suite's patience) and returns every
+    /// output line not yet read (stdout and stderr).
     pub fn stop(&mut self) -> Vec<String> {
+        let pid = self.pid().to_string();
+        if Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            let _ = self.exit_within(PATIENCE);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         for reader in self.readers.drain(..) {

@@ -1,0 +1,317 @@
+//! Log lines gathered per runtime thread and written with one system call when the
+//! thread runs out of work, instead of one `write` per line.
+//!
+//! A create writes three lines (two audit events and its access line); their `write`
+//! calls were a tenth of the server's CPU under load. A runtime worker (a thread that
+//! has parked once: [`runtime_hooks`] sets [`thread_parking`] as the runtime's
+//! `on_thread_park`) keeps its lines in a thread-local buffer, written out each time
+//! it parks again, when it stops, when the buffer reaches [`CAPACITY`], or when its
+//! oldest line has waited [`MAX_DELAY`]: the trade nginx's
+//! `access_log ... buffer= flush=` makes. An idle server therefore writes each line
+//! as soon as the request is done; a busy one writes a few dozen lines per call. What
+//! a killed process (`SIGKILL`, out of memory) loses is what its workers gathered since
+//! they last ran out of work, at most [`MAX_DELAY`] of lines. Every other thread (the
+//! main thread, `spawn_blocking`'s threads, which never park through the hook) writes
+//! each line at once.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::clock::monotonic_now;
+
+/// Bytes a thread gathers before it writes them out, whatever else happens.
+pub const CAPACITY: usize = 16 * 1024;
+
+/// How long a line may wait in a busy thread's buffer: checked at each new line.
+pub const MAX_DELAY: Duration = Duration::from_millis(50);
+
+/// Where a thread's gathered lines go: the writer of the [`Batched`] that wrote them.
+trait Sink: Send + Sync {
+    fn write_lines(&self, bytes: &[u8]);
+}
+
+impl<M> Sink for M
+where
+    M: for<'w> MakeWriter<'w> + Send + Sync,
+{
+    fn write_lines(&self, bytes: &[u8]) {
+        let mut writer = self.make_writer();
+        // A log line that cannot be written has nowhere to be reported.
+        let _ = writer.write_all(bytes);
+        let _ = writer.flush();
+    }
+}
+
+/// A thread's gathered lines.
+struct Pending {
+    bytes: Vec<u8>,
+    oldest: Instant,
+    sink: Option<Arc<dyn Sink>>,
+}
+
+impl Pending {
+    fn flush(&mut self) {
+        if let Some(sink) = &self.sink
+            && !self.bytes.is_empty()
+        {
+            sink.write_lines(&self.bytes);
+        }
+        self.bytes.clear();
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+thread_local! {
+    /// `Some` on a thread that gathers its lines.
+    static PENDING: RefCell<Option<Pending>> = const { RefCell::new(None) };
+}
+
+/// Writes out the lines this thread has gathered, and makes it gather its lines from
+/// now on: a thread that parks is a runtime worker, and it will park again when it
+/// runs out of work. For a tokio runtime's `on_thread_park`.
+pub fn thread_parking() {
+    PENDING.with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            match p.as_mut() {
+                Some(pending) => pending.flush(),
+                None => {
+                    *p = Some(Pending {
+                        bytes: Vec::with_capacity(CAPACITY),
+                        oldest: monotonic_now(),
+                        sink: None,
+                    });
+                }
+            }
+        }
+    });
+}
+
+/// Writes out the lines this thread has gathered. For a tokio runtime's
+/// `on_thread_stop`.
+pub fn flush_this_thread() {
+    PENDING.with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut()
+            && let Some(pending) = p.as_mut()
+        {
+            pending.flush();
+        }
+    });
+}
+
+/// Sets [`thread_parking`] and [`flush_this_thread`] as a runtime's
+/// `on_thread_park` and `on_thread_stop`.
+pub fn runtime_hooks(builder: &mut tokio::runtime::Builder) -> &mut tokio::runtime::Builder {
+    builder
+        .on_thread_park(thread_parking)
+        .on_thread_stop(flush_this_thread)
+}
+
+/// A [`MakeWriter`] whose lines, on a thread that gathers them, wait in that thread's
+/// buffer; on any other thread they go to `M` at once.
+pub struct Batched<M> {
+    inner: Arc<M>,
+}
+
+impl<M> Batched<M> {
+    /// Lines for `inner`, gathered on runtime workers.
+    pub fn new(inner: M) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+impl<'a, M> MakeWriter<'a> for Batched<M>
+where
+    M: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    type Writer = BatchedWriter<'a, M>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        BatchedWriter { batched: self }
+    }
+}
+
+/// One line's writer (the formatter writes each line with one `write_all`).
+pub struct BatchedWriter<'a, M> {
+    batched: &'a Batched<M>,
+}
+
+impl<M> Write for BatchedWriter<'_, M>
+where
+    M: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        let gathered = PENDING.with(|p| {
+            let Ok(mut p) = p.try_borrow_mut() else {
+                return false;
+            };
+            let Some(pending) = p.as_mut() else {
+                return false;
+            };
+            let ours = Arc::as_ptr(&self.batched.inner).cast::<()>();
+            if !pending
+                .sink
+                .as_ref()
+                .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s).cast::<()>(), ours))
+            {
+                // Another writer's lines go to it first (a second subscriber).
+                pending.flush();
+                pending.sink = Some(self.batched.inner.clone());
+            }
+            let now = monotonic_now();
+            if pending.bytes.is_empty() {
+                pending.oldest = now;
+            }
+            pending.bytes.extend_from_slice(line);
+            if pending.bytes.len() >= CAPACITY || now.duration_since(pending.oldest) >= MAX_DELAY {
+                pending.flush();
+            }
+            true
+        });
+        if !gathered {
+            self.batched.inner.write_lines(line);
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Each `write_lines` call's bytes, in order.
+    #[derive(Clone, Default)]
+    struct Calls(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl Calls {
+        fn take(&self) -> Vec<Vec<u8>> {
+            std::mem::take(&mut *self.0.lock().expect("calls"))
+        }
+    }
+
+    impl io::Write for Calls {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("calls").push(b.to_vec());
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn line(batched: &Batched<impl Fn() -> Calls + Send + Sync + 'static>, text: &str) {
+        batched
+            .make_writer()
+            .write_all(text.as_bytes())
+            .expect("write");
+    }
+
+    #[test]
+    fn a_thread_that_does_not_gather_writes_each_line_at_once() {
+        let calls = Calls::default();
+        let out = calls.clone();
+        let batched = Batched::new(move || out.clone());
+        std::thread::spawn(move || {
+            line(&batched, "a\n");
+            line(&batched, "b\n");
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(calls.take(), [b"a\n".to_vec(), b"b\n".to_vec()]);
+    }
+
+    #[test]
+    fn a_gathering_thread_writes_its_lines_in_one_call_when_flushed() {
+        let calls = Calls::default();
+        let out = calls.clone();
+        let batched = Batched::new(move || out.clone());
+        let seen = calls.clone();
+        std::thread::spawn(move || {
+            thread_parking();
+            line(&batched, "a\n");
+            line(&batched, "b\n");
+            assert!(seen.take().is_empty(), "nothing written before the flush");
+            flush_this_thread();
+            assert_eq!(seen.take(), [b"a\nb\n".to_vec()]);
+            flush_this_thread();
+            assert!(seen.take().is_empty(), "a second flush writes nothing");
+            line(&batched, "c\n");
+        })
+        .join()
+        .expect("thread");
+        // The thread's end writes what it still held.
+        assert_eq!(calls.take(), [b"c\n".to_vec()]);
+    }
+
+    #[test]
+    fn a_full_buffer_is_written_without_waiting_for_a_flush() {
+        let calls = Calls::default();
+        let out = calls.clone();
+        let batched = Batched::new(move || out.clone());
+        let seen = calls.clone();
+        std::thread::spawn(move || {
+            thread_parking();
+            let long = format!("{}\n", "x".repeat(CAPACITY / 4));
+            for _ in 0..4 {
+                line(&batched, &long);
+            }
+            let written = seen.take();
+            assert_eq!(written.len(), 1);
+            assert_eq!(written[0].len(), 4 * long.len());
+        })
+        .join()
+        .expect("thread");
+    }
+
+    #[test]
+    fn a_line_older_than_the_delay_is_written_with_the_next_one() {
+        let calls = Calls::default();
+        let out = calls.clone();
+        let batched = Batched::new(move || out.clone());
+        let seen = calls.clone();
+        std::thread::spawn(move || {
+            thread_parking();
+            line(&batched, "a\n");
+            std::thread::sleep(MAX_DELAY + Duration::from_millis(5));
+            line(&batched, "b\n");
+            assert_eq!(seen.take(), [b"a\nb\n".to_vec()]);
+        })
+        .join()
+        .expect("thread");
+    }
+
+    #[test]
+    fn lines_of_two_writers_on_one_thread_each_reach_their_own() {
+        let (one, two) = (Calls::default(), Calls::default());
+        let (o1, o2) = (one.clone(), two.clone());
+        let first = Batched::new(move || o1.clone());
+        let second = Batched::new(move || o2.clone());
+        std::thread::spawn(move || {
+            thread_parking();
+            line(&first, "1a\n");
+            line(&second, "2a\n");
+            line(&first, "1b\n");
+            flush_this_thread();
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(one.take(), [b"1a\n".to_vec(), b"1b\n".to_vec()]);
+        assert_eq!(two.take(), [b"2a\n".to_vec()]);
+    }
+}

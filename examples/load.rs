@@ -35,12 +35,16 @@
 //! for comparison, with a `write` per line), `--unbatched-logs` (a `write` per line
 //! instead of the lines of a busy thread gathered, for comparison), `--no-memory`,
 //! `--redis URL` (then every scenario but `hello` runs a second time on a server whose
-//! ID store and KMS are in that Redis, and the ratio to the in-memory run is printed),
+//! ID store and KMS are in that Redis, and the ratio to the in-memory run is printed;
+//! with `--compare-redis` too, `create`, `verify-wrong` and `flow` then run in
+//! alternating rounds on the two servers),
 //! `--compare-limits` (then `create` and `verify-wrong` run a second time on a server
 //! with every abuse limit off, and the ratio limits on / off is printed),
 //! `--rounds N` (5; alternating rounds of the comparisons),
 //! `--compare-metrics` (the Prometheus recorder installed, `create` and `verify-wrong`
-//! with metrics recorded and not, in alternating rounds on one server).
+//! with metrics recorded and not, in alternating rounds on one server),
+//! `--compare-batching` (the same with the log lines of a busy thread gathered and
+//! written a `write` each).
 //! Every POST names a client in `X-Forwarded-For` (1 048 576 in turn; the server trusts
 //! 127.0.0.1 as a proxy) and every create a new address, so the abuse limits do all their work
 //! (client address resolution, HMAC of the address, one counter per client and per
@@ -101,6 +105,8 @@ const LIMITS_TARGET: f64 = 0.90;
 /// Metrics on / off for create and verify-wrong (issue 16: overhead under 5 %).
 const METRICS_TARGET: f64 = 0.95;
 const MILLION: usize = 1_000_000;
+/// The scenarios `--compare-limits`, `--compare-metrics` and `--compare-batching` run.
+const COMPARED: [Scenario; 2] = [Scenario::Create, Scenario::VerifyWrong];
 
 fn main() -> Result<()> {
     let args = Args::parse(std::env::args().skip(1))?;
@@ -123,15 +129,11 @@ fn main() -> Result<()> {
                 .init();
         } else {
             let filter = tracing_subscriber::EnvFilter::new("info");
-            let file = std::sync::Mutex::new(file);
-            if args.unbatched_logs {
-                tracing::subscriber::set_global_default(logging::json_subscriber(filter, file))?;
-            } else {
-                tracing::subscriber::set_global_default(logging::json_subscriber(
-                    filter,
-                    batched::Batched::new(file),
-                ))?;
-            }
+            GATHER_LINES.store(!args.unbatched_logs, Ordering::Relaxed);
+            let writer = EitherLogPath {
+                batched: batched::Batched::new(std::sync::Mutex::new(file)),
+            };
+            tracing::subscriber::set_global_default(logging::json_subscriber(filter, writer))?;
         }
         println!(
             "protections on: abuse limits, JSON logs to {}{}, metrics listener",
@@ -165,11 +167,23 @@ fn main() -> Result<()> {
         let redis_results =
             client_rt.block_on(run_scenarios(&args, &redis_config, &redis_server, false))?;
         print_redis(&results, &redis_results);
+        if args.compare_redis {
+            let scenarios = [Scenario::Create, Scenario::VerifyWrong, Scenario::Flow];
+            let pairs = alternate(&args, "Redis", &scenarios, |only, redis| {
+                let (config, server) = if redis {
+                    (&redis_config, &redis_server)
+                } else {
+                    (&config, &server)
+                };
+                client_rt.block_on(run_scenarios(only, config, server, false))
+            })?;
+            print_comparison("Redis", REDIS_TARGET, &scenarios, &pairs);
+        }
     }
     if args.compare_limits {
         let off_config = Arc::new(bench_config(None, false)?);
         let off_server = Server::start(&off_config, &cores, args.prefill, false)?;
-        let pairs = alternate(&args, "limits", |only, on| {
+        let pairs = alternate(&args, "limits", &COMPARED, |only, on| {
             let (config, server) = if on {
                 (&config, &server)
             } else {
@@ -177,12 +191,21 @@ fn main() -> Result<()> {
             };
             client_rt.block_on(run_scenarios(only, config, server, false))
         })?;
-        print_comparison("abuse limits", LIMITS_TARGET, &pairs);
+        print_comparison("abuse limits", LIMITS_TARGET, &COMPARED, &pairs);
+    }
+    if args.compare_batching && !args.bare && !args.stock_json_logs {
+        // One server: its log lines gathered per thread, or a `write` each.
+        let pairs = alternate(&args, "gathered log lines", &COMPARED, |only, on| {
+            GATHER_LINES.store(on, Ordering::Relaxed);
+            client_rt.block_on(run_scenarios(only, &config, &server, false))
+        })?;
+        GATHER_LINES.store(!args.unbatched_logs, Ordering::Relaxed);
+        print_comparison("gathered log lines", 1.0, &COMPARED, &pairs);
     }
     if let (true, Some(exporter)) = (args.compare_metrics, &server.exporter) {
         // One server: the recorder is installed once, and recording is switched
         // on and off between rounds (what METRICS_ADDR set or unset changes).
-        let pairs = alternate(&args, "metrics", |only, on| {
+        let pairs = alternate(&args, "metrics", &COMPARED, |only, on| {
             metric::set_enabled(on);
             client_rt.block_on(run_scenarios(only, &config, &server, false))
         })?;
@@ -193,7 +216,7 @@ fn main() -> Result<()> {
             scraped.len(),
             scraped.lines().filter(|l| !l.starts_with('#')).count()
         );
-        print_comparison("metrics", METRICS_TARGET, &pairs);
+        print_comparison("metrics", METRICS_TARGET, &COMPARED, &pairs);
     }
 
     println!();
@@ -203,6 +226,50 @@ fn main() -> Result<()> {
         memory_report()?;
     }
     Ok(())
+}
+
+/// Whether the server's log lines go through [`batched::Batched`] (as the binary's
+/// do) or a `write` each (`--unbatched-logs`, and the off rounds of
+/// `--compare-batching`).
+static GATHER_LINES: AtomicBool = AtomicBool::new(true);
+
+/// The log file, through [`batched::Batched`] or directly, as [`GATHER_LINES`] says.
+struct EitherLogPath {
+    batched: batched::Batched<std::sync::Mutex<std::fs::File>>,
+}
+
+/// One line's writer of [`EitherLogPath`].
+enum LogLine<'a> {
+    Gathered(batched::BatchedWriter<'a, std::sync::Mutex<std::fs::File>>),
+    Direct(tracing_subscriber::fmt::writer::MutexGuardWriter<'a, std::fs::File>),
+}
+
+impl std::io::Write for LogLine<'_> {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        match self {
+            LogLine::Gathered(w) => w.write(line),
+            LogLine::Direct(w) => w.write(line),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            LogLine::Gathered(w) => w.flush(),
+            LogLine::Direct(w) => w.flush(),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for EitherLogPath {
+    type Writer = LogLine<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        if GATHER_LINES.load(Ordering::Relaxed) {
+            LogLine::Gathered(self.batched.make_writer())
+        } else {
+            LogLine::Direct(self.batched.inner().make_writer())
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -223,6 +290,8 @@ struct Args {
     redis: Option<String>,
     compare_limits: bool,
     compare_metrics: bool,
+    compare_batching: bool,
+    compare_redis: bool,
     rounds: usize,
     memory_child: Option<usize>,
 }
@@ -243,6 +312,8 @@ impl Args {
             redis: None,
             compare_limits: false,
             compare_metrics: false,
+            compare_batching: false,
+            compare_redis: false,
             rounds: 5,
             memory_child: None,
         };
@@ -263,6 +334,8 @@ impl Args {
                 "--no-memory" => a.no_memory = true,
                 "--compare-limits" => a.compare_limits = true,
                 "--compare-metrics" => a.compare_metrics = true,
+                "--compare-batching" => a.compare_batching = true,
+                "--compare-redis" => a.compare_redis = true,
                 "--rounds" => a.rounds = value()?.parse()?,
                 other => {
                     return Err(format!(
@@ -409,7 +482,7 @@ struct Server {
     phases: mpsc::UnboundedSender<Phase>,
     /// `/proc/self/task/TID/stat` of the server thread (its CPU time).
     stat: String,
-    /// `/proc/self/task/TID/io` of the server thread (its read and write calls).
+    /// `/proc/self/task/TID/io` of the server thread (its write calls).
     io: String,
 }
 
@@ -641,8 +714,9 @@ struct Stats {
     /// CPU time of the server thread per request (warm-up included), in µs: what a
     /// request costs, whatever share of the core the VM lets the thread have.
     server_us: f64,
-    /// Read and write system calls of the server thread per request (socket and log
-    /// file): figures the VM's noise does not move.
+    /// `write`/`writev` calls of the server thread per request (answers and log
+    /// lines; socket reads are `recv` calls, which `/proc` does not count): a figure
+    /// the VM's noise does not move.
     io_calls: f64,
 }
 
@@ -842,8 +916,7 @@ async fn run_one(
     Ok(stats)
 }
 
-/// Read and write system calls (`syscr` + `syscw`) of the thread whose `io` file is
-/// `path`.
+/// `write`-family system calls (`syscw`) of the thread whose `io` file is `path`.
 fn thread_io_calls(path: &str) -> Result<u64> {
     let io = std::fs::read_to_string(path)?;
     let count = |key: &str| -> Result<u64> {
@@ -853,7 +926,7 @@ fn thread_io_calls(path: &str) -> Result<u64> {
             .ok_or_else(|| format!("no {key} in {path}"))?;
         Ok(line.trim().parse()?)
     };
-    Ok(count("syscr:")? + count("syscw:")?)
+    count("syscw:")
 }
 
 /// CPU time (user + system, seconds) of the thread whose `stat` file is `path`.
@@ -1134,7 +1207,7 @@ fn print_results(args: &Args, results: &[Stats]) {
         .find(|s| s.scenario == Scenario::Hello)
         .map(Stats::rate);
     println!(
-        "{:<13} {:>9} {:>8} {:>16} {:>8} {:>8} {:>8} {:>12} {:>7} {:>7} {:>7} {:>8} {:>8} {:>6}",
+        "{:<13} {:>9} {:>8} {:>16} {:>8} {:>8} {:>8} {:>12} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8}",
         "scenario",
         "req/s",
         "x base",
@@ -1148,7 +1221,7 @@ fn print_results(args: &Args, results: &[Stats]) {
         "gen cpu",
         "allocs/r",
         "srv µs/r",
-        "io/r"
+        "writes/r"
     );
     for s in results {
         let rate = s.rate();
@@ -1161,7 +1234,7 @@ fn print_results(args: &Args, results: &[Stats]) {
         };
         let p99 = s.ms(0.99);
         println!(
-            "{:<13} {:>9.0} {:>8} {:>16} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>7} {:>6.0}% {:>6.0}% {:>8.1} {:>8.1} {:>6.2}",
+            "{:<13} {:>9.0} {:>8} {:>16} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>7} {:>6.0}% {:>6.0}% {:>8.1} {:>8.1} {:>8.2}",
             s.scenario.name(),
             rate,
             ratio_text,
@@ -1238,11 +1311,12 @@ fn print_redis(memory: &[Stats], redis: &[Stats]) {
 fn alternate(
     args: &Args,
     what: &str,
+    scenarios: &[Scenario],
     mut run: impl FnMut(&Args, bool) -> Result<Vec<Stats>>,
 ) -> Result<Vec<(Stats, Stats)>> {
     let mut pairs = Vec::new();
     for round in 1..=args.rounds {
-        for scenario in [Scenario::Create, Scenario::VerifyWrong] {
+        for &scenario in scenarios {
             let only = Args {
                 only: Some(vec![scenario.name().to_owned()]),
                 ..args.clone()
@@ -1270,11 +1344,11 @@ fn alternate(
 /// Each round's on/off ratios and their medians, against `target`: requests per second
 /// (what the target names), and the server thread's CPU per request off/on (the same
 /// ratio when the server is saturated, without the time the VM took the core away).
-fn print_comparison(what: &str, target: f64, pairs: &[(Stats, Stats)]) {
+fn print_comparison(what: &str, target: f64, scenarios: &[Scenario], pairs: &[(Stats, Stats)]) {
     println!(
         "\n{what} on vs off ({} alternating rounds; target on/off >= {target:.2}):\n\
          {:<13} {:>9} {:>9} {:>7} {:>8} {:>8} {:>11} {:>10} {:>10}",
-        pairs.len() / 2,
+        pairs.len() / scenarios.len().max(1),
         "scenario",
         "on req/s",
         "off req/s",
@@ -1289,7 +1363,7 @@ fn print_comparison(what: &str, target: f64, pairs: &[(Stats, Stats)]) {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
     };
-    for scenario in [Scenario::Create, Scenario::VerifyWrong] {
+    for &scenario in scenarios {
         let (mut rates, mut cpus) = (Vec::new(), Vec::new());
         for (on, off) in pairs.iter().filter(|(on, _)| on.scenario == scenario) {
             let ratio = on.rate() / off.rate().max(1e-9);

@@ -128,6 +128,10 @@ impl<M> Batched<M> {
             inner: Arc::new(inner),
         }
     }
+    /// Where the lines go.
+    pub fn inner(&self) -> &M {
+        &self.inner
+    }
 }
 
 impl<'a, M> MakeWriter<'a> for Batched<M>

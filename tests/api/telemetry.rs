@@ -309,7 +309,7 @@ async fn audit_events_name_what_happened_and_never_the_code_or_the_address() {
 /// process has stopped gracefully.
 #[tokio::test]
 async fn under_a_burst_every_request_has_one_whole_access_line() {
-    const REQUESTS: usize = 300;
+    const REQUESTS: usize = 200;
     let mut server = Server::start(&[("LOG_FORMAT", "json")]);
     let client = reqwest::Client::new();
     let tasks: Vec<_> = (0..REQUESTS)

@@ -36,7 +36,12 @@ pub trait Sweep: Send + Sync + 'static {
     fn sweep(&self, now: crate::clock::Timestamp) -> usize;
 }
 
-/// Sweeps `store` every `every` until the returned task is dropped or aborted.
+/// Sweeps `store` every `every` until the returned task is aborted (dropping the
+/// handle leaves it running).
+///
+/// Each sweep runs on the blocking pool, not on an async worker: a sweep walks the
+/// whole map, and with millions of entries an async worker doing it would stall every
+/// connection it serves meanwhile.
 pub fn spawn_sweeper<T: Sweep>(
     store: Arc<T>,
     clock: Arc<dyn crate::clock::Clock>,
@@ -47,9 +52,11 @@ pub fn spawn_sweeper<T: Sweep>(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let dropped = store.sweep(clock.now());
-            if dropped > 0 {
-                tracing::debug!(dropped, what = T::WHAT, "swept dead entries");
+            let (store, now) = (Arc::clone(&store), clock.now());
+            match tokio::task::spawn_blocking(move || store.sweep(now)).await {
+                Ok(0) => {}
+                Ok(dropped) => tracing::debug!(dropped, what = T::WHAT, "swept dead entries"),
+                Err(e) => tracing::warn!(error = %e, what = T::WHAT, "a sweep failed"),
             }
         }
     })
@@ -77,4 +84,59 @@ pub struct Plugins {
     /// Session tokens (`OTP_FINAL_ACTION=session`): the `/api/session` endpoints
     /// check and revoke what the session final action issued.
     pub sessions: Option<Arc<crate::login::Sessions>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::thread::ThreadId;
+
+    use super::*;
+    use crate::clock::{Clock, SystemClock};
+
+    /// Remembers the thread each sweep ran on.
+    #[derive(Default)]
+    struct Recorded {
+        threads: Mutex<Vec<ThreadId>>,
+        swept: tokio::sync::Notify,
+    }
+
+    impl Sweep for Recorded {
+        const WHAT: &'static str = "test entries";
+
+        fn sweep(&self, _now: crate::clock::Timestamp) -> usize {
+            if let Ok(mut t) = self.threads.lock() {
+                t.push(std::thread::current().id());
+            }
+            self.swept.notify_one();
+            0
+        }
+    }
+
+    #[test]
+    fn a_sweep_runs_off_the_async_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let store = Arc::new(Recorded::default());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        runtime.block_on(async {
+            // The first tick is immediate.
+            let task = spawn_sweeper(
+                Arc::clone(&store),
+                clock,
+                std::time::Duration::from_secs(3600),
+            );
+            store.swept.notified().await;
+            task.abort();
+        });
+        let threads = store.threads.lock().expect("threads");
+        assert_eq!(threads.len(), 1);
+        assert_ne!(
+            threads[0],
+            std::thread::current().id(),
+            "the sweep ran on the runtime's own thread"
+        );
+    }
 }

@@ -41,7 +41,8 @@ pub trait Sweep: Send + Sync + 'static {
 ///
 /// Each sweep runs on the blocking pool, not on an async worker: a sweep walks the
 /// whole map, and with millions of entries an async worker doing it would stall every
-/// connection it serves meanwhile.
+/// connection it serves meanwhile. (A request touching the map still waits for the
+/// walk of the one shard it needs, which the map locks while sweeping it.)
 pub fn spawn_sweeper<T: Sweep>(
     store: Arc<T>,
     clock: Arc<dyn crate::clock::Clock>,
@@ -52,10 +53,22 @@ pub fn spawn_sweeper<T: Sweep>(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let (store, now) = (Arc::clone(&store), clock.now());
-            match tokio::task::spawn_blocking(move || store.sweep(now)).await {
+            let now = clock.now();
+            let blocking = Arc::clone(&store);
+            // `spawn_blocking` panics when the OS refuses a new thread; the sweep then
+            // runs here rather than never again.
+            let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tokio::task::spawn_blocking(move || blocking.sweep(now))
+            }));
+            let swept = match spawned {
+                Ok(task) => task.await,
+                Err(_) => Ok(store.sweep(now)),
+            };
+            match swept {
                 Ok(0) => {}
                 Ok(dropped) => tracing::debug!(dropped, what = T::WHAT, "swept dead entries"),
+                // The runtime is shutting down.
+                Err(e) if e.is_cancelled() => break,
                 Err(e) => tracing::warn!(error = %e, what = T::WHAT, "a sweep failed"),
             }
         }

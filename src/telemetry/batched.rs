@@ -5,14 +5,24 @@
 //! calls were a tenth of the server's CPU under load. A runtime worker (a thread that
 //! has parked once: [`runtime_hooks`] sets [`thread_parking`] as the runtime's
 //! `on_thread_park`) keeps its lines in a thread-local buffer, written out each time
-//! it parks again, when it stops, when the buffer reaches [`CAPACITY`], or when its
-//! oldest line has waited [`MAX_DELAY`]: the trade nginx's
+//! it parks again, when it stops, before the buffer would pass [`CAPACITY`], or when a
+//! new line finds the oldest one [`MAX_DELAY`] old: the trade nginx's
 //! `access_log ... buffer= flush=` makes. An idle server therefore writes each line
-//! as soon as the request is done; a busy one writes a few dozen lines per call. What
-//! a killed process (`SIGKILL`, out of memory) loses is what its workers gathered since
-//! they last ran out of work, at most [`MAX_DELAY`] of lines. Every other thread (the
-//! main thread, `spawn_blocking`'s threads, which never park through the hook) writes
-//! each line at once.
+//! as soon as the request is done; a busy one writes about ten lines per call.
+//!
+//! What it costs:
+//! - A killed process (`SIGKILL`, out of memory) loses what its workers gathered since
+//!   they last ran out of work; a worker that stays busy without logging keeps its
+//!   last lines until it parks (the delay is checked when a line comes).
+//! - Lines are in order per worker, not across workers (a request whose task moved
+//!   between workers may see its lines written in another order).
+//! - A sink must not log: a line logged while a batch is being written goes out
+//!   before that batch.
+//!
+//! A batch stays within `PIPE_BUF` (4096 bytes), so each write to a pipe is atomic
+//! and another writer on the same pipe (stderr sent to it too) cannot tear a line.
+//! Every other thread (the main thread, `spawn_blocking`'s threads, which never park
+//! through the hook) writes each line at once.
 
 use std::cell::RefCell;
 use std::io::{self, Write};
@@ -23,26 +33,26 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::clock::monotonic_now;
 
-/// Bytes a thread gathers before it writes them out, whatever else happens.
-pub const CAPACITY: usize = 16 * 1024;
+/// The most bytes one batch holds: `PIPE_BUF`, the largest write a pipe keeps whole.
+/// A line that would take a batch past it is gathered into the next batch.
+pub const CAPACITY: usize = 4096;
 
-/// How long a line may wait in a busy thread's buffer: checked at each new line.
+/// How long a line may wait in a busy thread's buffer: checked when a new line comes.
 pub const MAX_DELAY: Duration = Duration::from_millis(50);
 
 /// Where a thread's gathered lines go: the writer of the [`Batched`] that wrote them.
 trait Sink: Send + Sync {
-    fn write_lines(&self, bytes: &[u8]);
+    fn write_lines(&self, bytes: &[u8]) -> io::Result<()>;
 }
 
 impl<M> Sink for M
 where
     M: for<'w> MakeWriter<'w> + Send + Sync,
 {
-    fn write_lines(&self, bytes: &[u8]) {
+    fn write_lines(&self, bytes: &[u8]) -> io::Result<()> {
         let mut writer = self.make_writer();
-        // A log line that cannot be written has nowhere to be reported.
-        let _ = writer.write_all(bytes);
-        let _ = writer.flush();
+        writer.write_all(bytes)?;
+        writer.flush()
     }
 }
 
@@ -55,12 +65,18 @@ struct Pending {
 
 impl Pending {
     fn flush(&mut self) {
+        // Taken out first: a sink that panics half-way loses this batch instead of
+        // writing its first part twice.
+        let mut bytes = std::mem::take(&mut self.bytes);
         if let Some(sink) = &self.sink
-            && !self.bytes.is_empty()
+            && !bytes.is_empty()
         {
-            sink.write_lines(&self.bytes);
+            // A batch that cannot be written has nowhere to be reported (a worker's
+            // park hook has no caller to tell).
+            let _ = sink.write_lines(&bytes);
         }
-        self.bytes.clear();
+        bytes.clear();
+        self.bytes = bytes;
     }
 }
 
@@ -79,7 +95,8 @@ thread_local! {
 /// now on: a thread that parks is a runtime worker, and it will park again when it
 /// runs out of work. For a tokio runtime's `on_thread_park`.
 pub fn thread_parking() {
-    PENDING.with(|p| {
+    // `try_with`: nothing to do once the thread's locals are being destroyed.
+    let _ = PENDING.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             match p.as_mut() {
                 Some(pending) => pending.flush(),
@@ -98,7 +115,7 @@ pub fn thread_parking() {
 /// Writes out the lines this thread has gathered. For a tokio runtime's
 /// `on_thread_stop`.
 pub fn flush_this_thread() {
-    PENDING.with(|p| {
+    let _ = PENDING.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut()
             && let Some(pending) = p.as_mut()
         {
@@ -155,7 +172,7 @@ where
     M: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        let gathered = PENDING.with(|p| {
+        let gathered = PENDING.try_with(|p| {
             let Ok(mut p) = p.try_borrow_mut() else {
                 return false;
             };
@@ -172,6 +189,9 @@ where
                 pending.flush();
                 pending.sink = Some(self.batched.inner.clone());
             }
+            if pending.bytes.len() + line.len() > CAPACITY {
+                pending.flush();
+            }
             let now = monotonic_now();
             if pending.bytes.is_empty() {
                 pending.oldest = now;
@@ -182,8 +202,9 @@ where
             }
             true
         });
-        if !gathered {
-            self.batched.inner.write_lines(line);
+        if !gathered.unwrap_or(false) {
+            // Not gathered: written now, and a failure reported to the formatter.
+            self.batched.inner.write_lines(line)?;
         }
         Ok(line.len())
     }
@@ -264,20 +285,31 @@ mod tests {
     }
 
     #[test]
-    fn a_full_buffer_is_written_without_waiting_for_a_flush() {
+    fn a_batch_never_passes_the_capacity_and_a_full_one_is_written_at_once() {
         let calls = Calls::default();
         let out = calls.clone();
         let batched = Batched::new(move || out.clone());
         let seen = calls.clone();
         std::thread::spawn(move || {
             thread_parking();
-            let long = format!("{}\n", "x".repeat(CAPACITY / 4));
+            let quarter = format!("{}\n", "x".repeat(CAPACITY / 4 - 1));
             for _ in 0..4 {
-                line(&batched, &long);
+                line(&batched, &quarter);
             }
-            let written = seen.take();
-            assert_eq!(written.len(), 1);
-            assert_eq!(written[0].len(), 4 * long.len());
+            // Four quarters fill the batch exactly: written without waiting.
+            assert_eq!(seen.take(), [quarter.repeat(4).into_bytes()]);
+            let long = format!("{}\n", "y".repeat(CAPACITY / 2));
+            line(&batched, "a\n");
+            line(&batched, &long);
+            line(&batched, &long);
+            // The second long line would pass the capacity: the batch before it goes.
+            assert_eq!(seen.take(), [format!("a\n{long}").into_bytes()]);
+            flush_this_thread();
+            assert_eq!(seen.take(), [long.clone().into_bytes()]);
+            // A single line longer than a batch is written on its own.
+            let huge = format!("{}\n", "z".repeat(CAPACITY));
+            line(&batched, &huge);
+            assert_eq!(seen.take(), [huge.into_bytes()]);
         })
         .join()
         .expect("thread");

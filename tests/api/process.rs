@@ -205,10 +205,12 @@ impl Server {
     /// output line not yet read (stdout and stderr).
     pub fn stop(&mut self) -> Vec<String> {
         let pid = self.pid().to_string();
-        if Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .is_ok_and(|s| s.success())
+        // Only a child not yet reaped: a reaped child's pid may be another process's.
+        if self.child.try_wait().is_ok_and(|s| s.is_none())
+            && Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .is_ok_and(|s| s.success())
         {
             let _ = self.exit_within(PATIENCE);
         }

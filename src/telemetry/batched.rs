@@ -240,104 +240,104 @@ mod tests {
         }
     }
 
-    fn line(batched: &Batched<impl Fn() -> Calls + Send + Sync + 'static>, text: &str) {
+    impl MakeWriter<'_> for Calls {
+        type Writer = Calls;
+
+        fn make_writer(&self) -> Calls {
+            self.clone()
+        }
+    }
+
+    fn line(batched: &Batched<Calls>, text: &str) {
         batched
             .make_writer()
             .write_all(text.as_bytes())
             .expect("write");
     }
 
-    #[test]
-    fn a_thread_that_does_not_gather_writes_each_line_at_once() {
+    /// Runs `f` on a new thread (a gathering one if `gathering`) with a writer to a
+    /// fresh [`Calls`] and that `Calls`; returns it once the thread has ended.
+    fn on_a_thread(
+        gathering: bool,
+        f: impl FnOnce(&Batched<Calls>, &Calls) + Send + 'static,
+    ) -> Calls {
         let calls = Calls::default();
-        let out = calls.clone();
-        let batched = Batched::new(move || out.clone());
+        let (batched, seen) = (Batched::new(calls.clone()), calls.clone());
         std::thread::spawn(move || {
-            line(&batched, "a\n");
-            line(&batched, "b\n");
+            if gathering {
+                thread_parking();
+            }
+            f(&batched, &seen);
         })
         .join()
         .expect("thread");
+        calls
+    }
+
+    #[test]
+    fn a_thread_that_does_not_gather_writes_each_line_at_once() {
+        let calls = on_a_thread(false, |batched, _| {
+            line(batched, "a\n");
+            line(batched, "b\n");
+        });
         assert_eq!(calls.take(), [b"a\n".to_vec(), b"b\n".to_vec()]);
     }
 
     #[test]
     fn a_gathering_thread_writes_its_lines_in_one_call_when_flushed() {
-        let calls = Calls::default();
-        let out = calls.clone();
-        let batched = Batched::new(move || out.clone());
-        let seen = calls.clone();
-        std::thread::spawn(move || {
-            thread_parking();
-            line(&batched, "a\n");
-            line(&batched, "b\n");
+        let calls = on_a_thread(true, |batched, seen| {
+            line(batched, "a\n");
+            line(batched, "b\n");
             assert!(seen.take().is_empty(), "nothing written before the flush");
             flush_this_thread();
             assert_eq!(seen.take(), [b"a\nb\n".to_vec()]);
             flush_this_thread();
             assert!(seen.take().is_empty(), "a second flush writes nothing");
-            line(&batched, "c\n");
-        })
-        .join()
-        .expect("thread");
+            line(batched, "c\n");
+        });
         // The thread's end writes what it still held.
         assert_eq!(calls.take(), [b"c\n".to_vec()]);
     }
 
     #[test]
     fn a_batch_never_passes_the_capacity_and_a_full_one_is_written_at_once() {
-        let calls = Calls::default();
-        let out = calls.clone();
-        let batched = Batched::new(move || out.clone());
-        let seen = calls.clone();
-        std::thread::spawn(move || {
-            thread_parking();
+        on_a_thread(true, |batched, seen| {
             let quarter = format!("{}\n", "x".repeat(CAPACITY / 4 - 1));
             for _ in 0..4 {
-                line(&batched, &quarter);
+                line(batched, &quarter);
             }
             // Four quarters fill the batch exactly: written without waiting.
             assert_eq!(seen.take(), [quarter.repeat(4).into_bytes()]);
             let long = format!("{}\n", "y".repeat(CAPACITY / 2));
-            line(&batched, "a\n");
-            line(&batched, &long);
-            line(&batched, &long);
+            line(batched, "a\n");
+            line(batched, &long);
+            line(batched, &long);
             // The second long line would pass the capacity: the batch before it goes.
             assert_eq!(seen.take(), [format!("a\n{long}").into_bytes()]);
             flush_this_thread();
             assert_eq!(seen.take(), [long.clone().into_bytes()]);
             // A single line longer than a batch is written on its own.
             let huge = format!("{}\n", "z".repeat(CAPACITY));
-            line(&batched, &huge);
+            line(batched, &huge);
             assert_eq!(seen.take(), [huge.into_bytes()]);
-        })
-        .join()
-        .expect("thread");
+        });
     }
 
     #[test]
     fn a_line_older_than_the_delay_is_written_with_the_next_one() {
-        let calls = Calls::default();
-        let out = calls.clone();
-        let batched = Batched::new(move || out.clone());
-        let seen = calls.clone();
-        std::thread::spawn(move || {
-            thread_parking();
-            line(&batched, "a\n");
+        on_a_thread(true, |batched, seen| {
+            line(batched, "a\n");
             std::thread::sleep(MAX_DELAY + Duration::from_millis(5));
-            line(&batched, "b\n");
+            line(batched, "b\n");
             assert_eq!(seen.take(), [b"a\nb\n".to_vec()]);
-        })
-        .join()
-        .expect("thread");
+        });
     }
 
     #[test]
     fn lines_of_two_writers_on_one_thread_each_reach_their_own() {
         let (one, two) = (Calls::default(), Calls::default());
-        let (o1, o2) = (one.clone(), two.clone());
-        let first = Batched::new(move || o1.clone());
-        let second = Batched::new(move || o2.clone());
+        let first = Batched::new(one.clone());
+        let second = Batched::new(two.clone());
         std::thread::spawn(move || {
             thread_parking();
             line(&first, "1a\n");

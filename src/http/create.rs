@@ -23,7 +23,7 @@ pub(super) async fn handler(
         Ok(p) => p.unwrap_or(0),
         Err(e) => return e.into_response(),
     };
-    let work = async {
+    let work = std::pin::pin!(async {
         let now = app.clock.now();
         let credential = body::create_value(&headers, body.clone())
             .await
@@ -44,7 +44,7 @@ pub(super) async fn handler(
             )
             .await;
         app.respond(outcome, cookie.is_some(), state_response)
-    };
+    });
     idempotency::once(
         app,
         "create",

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -44,6 +45,11 @@ fn digest(parts: &[&[u8]]) -> [u8; 32] {
 
 /// Runs `work` once per key: the first request with a key runs it and keeps the
 /// answer, repeats get that answer. Without the header, `work` simply runs.
+///
+/// `work` is pinned by the caller and only ever awaited through that reference: a
+/// future passed by value is stored again in each future it is moved into (this
+/// one's state, then `first`'s), and the create handler's future was four times
+/// its work's size (10 KB), copied whole on every request.
 pub(super) async fn once(
     app: &Inner,
     route: &'static str,
@@ -51,7 +57,7 @@ pub(super) async fn once(
     headers: &HeaderMap,
     cookie: Option<&str>,
     request: (Option<&str>, &[u8]),
-    work: impl Future<Output = Response>,
+    mut work: Pin<&mut impl Future<Output = Response>>,
 ) -> Response {
     let (query, body) = request;
     let Some(raw) = headers.get(KEY_HEADER) else {
@@ -79,7 +85,7 @@ pub(super) async fn once(
         let now = app.clock.now();
         match app.replays.claim(&key, &fingerprint, TTL, now).await {
             Err(e) => return Error::from(e).into_response(),
-            Ok(Claim::Fresh) => return first(app, &key, &fingerprint, work).await,
+            Ok(Claim::Fresh) => return first(app, &key, &fingerprint, work.as_mut()).await,
             Ok(Claim::Done { fingerprint: f, .. } | Claim::Pending { fingerprint: f })
                 if f != fingerprint =>
             {
@@ -101,7 +107,7 @@ async fn first(
     app: &Inner,
     key: &[u8; 32],
     fingerprint: &[u8; 32],
-    work: impl Future<Output = Response>,
+    work: Pin<&mut impl Future<Output = Response>>,
 ) -> Response {
     let response = work.await;
     let status = response.status();

@@ -15,14 +15,14 @@ pub(super) async fn handler(
     let app = &app.0;
     let (headers, body) = headers_and_body(request).await;
     let cookie = app.cookies.read(&headers);
-    let work = async {
+    let work = std::pin::pin!(async {
         let now = app.clock.now();
         let outcome = app
             .service
             .resend(cookie.as_deref(), &locale(&headers), client_ip, now)
             .await;
         app.respond(outcome, cookie.is_some(), state_response)
-    };
+    });
     idempotency::once(
         app,
         "resend",

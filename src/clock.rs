@@ -122,8 +122,13 @@ pub struct Iso8601(Timestamp);
 
 impl Iso8601 {
     fn write(self, out: &mut impl fmt::Write) -> fmt::Result {
+        let mut buf = [0u8; RFC3339_MAX];
+        out.write_str(self.text(&mut buf))
+    }
+
+    fn text(self, buf: &mut [u8; RFC3339_MAX]) -> &str {
         let c = Civil::of(self.0);
-        write_rfc3339(out, &c, c.milli, 3)
+        rfc3339(buf, &c, c.milli, 3)
     }
 }
 
@@ -135,40 +140,44 @@ impl fmt::Display for Iso8601 {
 
 impl serde::Serialize for Iso8601 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        // One string, not `collect_str`: that goes through `core::fmt` and the JSON
+        // escaper piece by piece, half of an answer's serialization.
+        let mut buf = [0u8; RFC3339_MAX];
+        serializer.serialize_str(self.text(&mut buf))
     }
 }
 
+/// The longest RFC 3339 text written here: `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+const RFC3339_MAX: usize = 27;
+
 /// Writes `c` as `YYYY-MM-DDTHH:MM:SS.` then `fraction` in `width` digits (at
-/// most 6) and `Z`, from a buffer on the stack.
+/// most 6) and `Z`.
 fn write_rfc3339(out: &mut impl fmt::Write, c: &Civil, fraction: u64, width: u32) -> fmt::Result {
-    let mut buf = [0u8; 27];
-    let fields: [(u64, u32, u8); 7] = [
-        (c.year, 4, b'-'),
-        (c.month, 2, b'-'),
-        (c.day, 2, b'T'),
-        (c.hour, 2, b':'),
-        (c.minute, 2, b':'),
-        (c.second, 2, b'.'),
-        (fraction, width.min(6), b'Z'),
+    let mut buf = [0u8; RFC3339_MAX];
+    out.write_str(rfc3339(&mut buf, c, fraction, width))
+}
+
+/// [`write_rfc3339`]'s text, in `buf`. Digits in pairs with constant divisors: a
+/// loop dividing by a power of ten per digit was most of a JSON answer's dates.
+fn rfc3339<'b>(buf: &'b mut [u8; RFC3339_MAX], c: &Civil, fraction: u64, width: u32) -> &'b str {
+    let pair = |n: u64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let ([y0, y1], [y2, y3]) = (pair(c.year / 100), pair(c.year));
+    let ([mo0, mo1], [d0, d1]) = (pair(c.month), pair(c.day));
+    let ([h0, h1], [mi0, mi1], [s0, s1]) = (pair(c.hour), pair(c.minute), pair(c.second));
+    // Six fraction digits, then cut to `width` (3 or 6) and the `Z`.
+    let width = width.clamp(1, 6);
+    let micros = fraction * 10u64.pow(6 - width);
+    let ([f0, f1], [f2, f3], [f4, f5]) = (pair(micros / 10_000), pair(micros / 100), pair(micros));
+    *buf = [
+        y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1,
+        b'.', f0, f1, f2, f3, f4, f5, b'Z',
     ];
-    let mut at = 0;
-    for (n, width, sep) in fields {
-        let mut div = 10u64.pow(width.saturating_sub(1));
-        while div > 0 {
-            if let Some(b) = buf.get_mut(at) {
-                *b = b'0' + ((n / div) % 10) as u8;
-            }
-            at += 1;
-            div /= 10;
-        }
-        if let Some(b) = buf.get_mut(at) {
-            *b = sep;
-        }
-        at += 1;
+    let end = 20 + width as usize;
+    if let Some(z) = buf.get_mut(end) {
+        *z = b'Z';
     }
-    let text = buf.get(..at).and_then(|b| std::str::from_utf8(b).ok());
-    out.write_str(text.unwrap_or("1970-01-01T00:00:00.000Z"))
+    let text = buf.get(..=end).and_then(|b| std::str::from_utf8(b).ok());
+    text.unwrap_or("1970-01-01T00:00:00.000Z")
 }
 
 /// A UTC calendar date and time of day, computed without a date library: these
@@ -316,6 +325,18 @@ mod tests {
             Timestamp::from_millis(0).to_iso8601(),
             "1970-01-01T00:00:00.000Z"
         );
+        let t = Timestamp::from_millis(1_795_999_297_123);
+        assert_eq!(
+            serde_json::to_string(&t.iso8601()).expect("serializes"),
+            "\"2026-11-30T00:41:37.123Z\""
+        );
+        // A log line's form: microseconds.
+        let mut line = String::new();
+        write_rfc3339(&mut line, &Civil::of(t), 123_456, 6).expect("writes");
+        assert_eq!(line, "2026-11-30T00:41:37.123456Z");
+        line.clear();
+        write_rfc3339(&mut line, &Civil::of(t), 7, 6).expect("writes");
+        assert_eq!(line, "2026-11-30T00:41:37.000007Z");
     }
 
     #[test]

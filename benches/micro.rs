@@ -34,6 +34,11 @@ use secure_otp_server::{
     AppState, Clock, Config, OtpPolicy, Plugins, SystemClock, Timestamp, router,
 };
 
+/// The binary's allocator, so whole requests cost here what they cost there.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NOW: Timestamp = Timestamp::from_millis(1_795_089_600_000);
 const COOKIE: &str = "o";
 

@@ -59,6 +59,10 @@
     clippy::disallowed_methods,
     reason = "a load generator measures real elapsed time"
 )]
+#![allow(
+    unsafe_code,
+    reason = "the counting allocator forwards each call to the real one"
+)]
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -107,6 +111,67 @@ const METRICS_TARGET: f64 = 0.95;
 const MILLION: usize = 1_000_000;
 /// The scenarios `--compare-limits`, `--compare-metrics` and `--compare-batching` run.
 const COMPARED: [Scenario; 2] = [Scenario::Create, Scenario::VerifyWrong];
+
+/// The binary's allocator (mimalloc with the default features, else the C
+/// library's malloc), counting the allocations of the threads that ask: the
+/// server's figures are those of the allocator it runs with.
+struct CountingAllocator;
+
+#[cfg(feature = "mimalloc")]
+static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(not(feature = "mimalloc"))]
+static INNER: std::alloc::System = std::alloc::System;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+thread_local! {
+    /// This thread's allocations while it counts ([`count_allocations`]).
+    static ALLOCATIONS: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+fn count_one() {
+    let _ = ALLOCATIONS.try_with(|n| {
+        if let Some(count) = n.get() {
+            n.set(Some(count + 1));
+        }
+    });
+}
+
+// SAFETY: every call goes to one allocator, `INNER`, with the caller's arguments.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded as received.
+        unsafe { INNER.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded as received.
+        unsafe { INNER.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        // Counted as an allocation, as `allocation-counter` (the in-process tests'
+        // counter) counts the allocation a default `realloc` makes.
+        count_one();
+        // SAFETY: forwarded as received.
+        unsafe { INNER.realloc(ptr, layout, size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded as received.
+        unsafe { INNER.dealloc(ptr, layout) }
+    }
+}
+
+/// Runs `f`, and returns how many allocations this thread made meanwhile.
+fn count_allocations(f: impl FnOnce()) -> u64 {
+    ALLOCATIONS.with(|n| n.set(Some(0)));
+    f();
+    ALLOCATIONS.with(|n| n.replace(None)).unwrap_or(0)
+}
 
 fn main() -> Result<()> {
     let args = Args::parse(std::env::args().skip(1))?;
@@ -550,11 +615,11 @@ impl Server {
                         stop,
                         allocations,
                     } = phase;
-                    let counted = allocation_counter::measure(|| {
+                    let counted = count_allocations(|| {
                         let _ = started.send(());
                         let _ = rt.block_on(stop);
                     });
-                    let _ = allocations.send(counted.count_total);
+                    let _ = allocations.send(counted);
                 }
             })?;
         Ok(rx.recv()??)

@@ -27,6 +27,7 @@
 //! The binary (`src/main.rs`) reads the configuration, lets `src/custom/` adjust the
 //! default plug-ins, and serves [`router`] until a shutdown signal.
 
+#![forbid(unsafe_code)]
 #![deny(unreachable_pub, clippy::indexing_slicing)]
 
 pub mod clock;

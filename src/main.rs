@@ -1,5 +1,7 @@
 //! The server binary: configuration, telemetry, plug-ins, serve until a signal.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod custom;
 
@@ -13,6 +15,12 @@ use secure_otp_server::http::serve::{ServeOptions, raise_open_file_limit, serve}
 use secure_otp_server::telemetry::batched;
 use secure_otp_server::telemetry::exporter::Exporter;
 use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
+
+/// mimalloc instead of the C library's malloc: a request makes some seventy small
+/// allocations, and glibc's malloc and free were a sixth of a create's instructions.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     // Workers gather their log lines and write them when they run out of work

@@ -61,7 +61,8 @@ pub(crate) struct Inner {
     kms: Arc<dyn Kms>,
     cookies: CookieSettings,
     cors_origins: Vec<HeaderValue>,
-    production: bool,
+    /// The headers every answer starts from ([`layers::fixed_headers`]).
+    fixed_headers: axum::http::HeaderMap,
     trusted_proxies: TrustedProxies,
     body_limit: usize,
     request_timeout: std::time::Duration,
@@ -109,7 +110,7 @@ impl AppState {
                 .iter()
                 .filter_map(|o| HeaderValue::from_str(o).ok())
                 .collect(),
-            production,
+            fixed_headers: layers::fixed_headers(production),
             trusted_proxies: config.server.trusted_proxies.clone(),
             body_limit: config.server.body_limit,
             request_timeout: config.server.request_timeout,

@@ -4,6 +4,7 @@
 //! Run with `cargo bench --bench micro`. Under `cargo test --benches` criterion
 //! runs each function once, and the ID store is filled with 1k instead of 1M IDs,
 //! so the test run stays quick.
+#![forbid(unsafe_code)]
 #![allow(
     clippy::expect_used,
     clippy::disallowed_methods,

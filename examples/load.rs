@@ -139,6 +139,8 @@ fn count_one() {
 }
 
 // SAFETY: every call goes to one allocator, `INNER`, with the caller's arguments.
+// The counting neither allocates nor unwinds: its thread-local is const-initialised
+// and has no destructor, so `try_with` works even while a thread is torn down.
 unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         count_one();

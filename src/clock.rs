@@ -166,6 +166,7 @@ fn rfc3339<'b>(buf: &'b mut [u8; RFC3339_MAX], c: &Civil, fraction: u64, width: 
     let ([h0, h1], [mi0, mi1], [s0, s1]) = (pair(c.hour), pair(c.minute), pair(c.second));
     // Six fraction digits, then cut to `width` (3 or 6) and the `Z`.
     let width = width.clamp(1, 6);
+    debug_assert!(fraction < 10u64.pow(width), "{fraction} in {width} digits");
     let micros = fraction * 10u64.pow(6 - width);
     let ([f0, f1], [f2, f3], [f4, f5]) = (pair(micros / 10_000), pair(micros / 100), pair(micros));
     *buf = [

@@ -17,7 +17,7 @@ use secure_otp_server::telemetry::exporter::Exporter;
 use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
 
 /// mimalloc instead of the C library's malloc: a request makes some seventy small
-/// allocations, and glibc's malloc and free were a sixth of a create's instructions.
+/// allocations, and glibc's malloc and free were a tenth of its instructions.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

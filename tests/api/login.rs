@@ -179,6 +179,12 @@ async fn a_rotated_ring_verifies_old_tokens_and_signs_with_the_new_key() {
         .assert_error(401, "SESSION:INVALID");
     let jwks = Reply::of(client().get(format!("{}/.well-known/jwks.json", after.base))).await;
     assert_eq!(jwks.status, 200);
+    // Public keys may be cached (the edge's `no-store` is only for answers without
+    // a `Cache-Control` of their own).
+    assert_eq!(
+        jwks.header("cache-control").as_deref(),
+        Some("public, max-age=300")
+    );
     let kids: Vec<String> = jwks.json()["keys"]
         .as_array()
         .expect("keys")

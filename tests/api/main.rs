@@ -1,4 +1,5 @@
 //! The one integration-test binary: the real server on a random port, a real HTTP client.
+#![forbid(unsafe_code)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -449,9 +449,7 @@ async fn cors_ignores_a_foreign_origin() {
             r.header("access-control-allow-credentials").is_none(),
             "{origin}"
         );
-        let vary = r.header_all("vary");
-        assert!(vary.contains("Origin"), "{vary}");
-        assert!(vary.contains("Access-Control-Request-Headers"), "{vary}");
+        assert!(r.header_all("vary").contains("Origin"));
     }
     // Without CORS_ORIGIN nobody is allowed.
     let closed = TestApp::spawn().await;
@@ -494,6 +492,9 @@ async fn a_preflight_on_any_path_is_204_with_the_allowed_methods() {
             r.header("access-control-allow-headers").as_deref(),
             Some("content-type")
         );
+        let vary = r.header_all("vary");
+        assert!(vary.contains("Origin"), "{vary}");
+        assert!(vary.contains("Access-Control-Request-Headers"), "{vary}");
         assert_eq!(
             r.header("access-control-allow-origin").as_deref(),
             Some("https://b.example")

@@ -205,24 +205,17 @@ fn replay(answer: StoredAnswer) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use axum::http::{HeaderMap, HeaderValue, StatusCode};
     use axum::response::{IntoResponse, Response};
 
     use super::{KEY_HEADER, once};
-    use crate::clock::{Clock, SystemClock};
-    use crate::http::AppState;
-    use crate::plugin::Plugins;
-    use crate::settings::Config;
+    use crate::http::tests::default_app;
 
     #[tokio::test]
     async fn a_request_cancelled_while_working_frees_its_key() {
-        let config = Config::from_vars(Vec::<(&str, String)>::new()).expect("defaults");
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let plugins = Plugins::from_config(&config, &clock).expect("default plug-ins");
-        let app = AppState::new(&config, plugins, clock);
+        let app = default_app();
         let mut headers = HeaderMap::new();
         headers.insert(KEY_HEADER, HeaderValue::from_static("k-1"));
         let request = (None, &b"{}"[..]);

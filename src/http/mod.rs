@@ -356,16 +356,21 @@ mod tests {
     use crate::plugin::Plugins;
     use crate::settings::Config;
 
+    /// The app as the binary builds it with no settings: in-memory stores, default plug-ins.
+    pub(crate) fn default_app() -> AppState {
+        let config = Config::from_vars(Vec::<(&str, String)>::new()).expect("defaults");
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let plugins = Plugins::from_config(&config, &clock).expect("default plug-ins");
+        AppState::new(&config, plugins, clock)
+    }
+
     /// A handler's future is built on the stack and moved into axum's box whole, on
     /// every request: its size is copied per request. A future passed by value into
     /// another one is stored twice, which once made the create handler's 10 KB.
     #[test]
     fn handler_futures_stay_small() {
         const CEILING: usize = 5 * 1024;
-        let config = Config::from_vars(Vec::<(&str, String)>::new()).expect("defaults");
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let plugins = Plugins::from_config(&config, &clock).expect("default plug-ins");
-        let app = AppState::new(&config, plugins, clock);
+        let app = default_app();
         let req = || Request::new(Body::empty());
         let sizes = [
             (

@@ -157,6 +157,21 @@ pub fn keyed_mac(key: &[u8; 32]) -> hmac::Hmac<sha2::Sha256> {
     <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new(&block.into())
 }
 
+/// `bytes` in lower-case hex: two digits per byte, `N` digits (the first `N / 2`
+/// bytes), on the stack.
+pub fn hex<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digit = |d: u8| DIGITS.get(usize::from(d)).copied().unwrap_or(b'0');
+    let mut out = [b'0'; N];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        if let [hi, lo] = pair {
+            *hi = digit(byte >> 4);
+            *lo = digit(byte & 15);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

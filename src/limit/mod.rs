@@ -8,6 +8,7 @@
 
 mod settings;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -355,13 +356,14 @@ impl Limits {
     /// The credential's counting keys; the HMAC of its address only when
     /// `address` is wanted (a phone-prefix rule needs only the prefix).
     fn subject(&self, credential: &Credential, address: bool) -> Subject {
-        let canonical = canonical(credential);
+        let fields = AddressFields::of(credential);
+        let canonical = canonical_of(fields.as_ref().and_then(AddressFields::chosen).as_ref());
         let mut subject = Subject {
             address: [0; 16],
             phone: None,
         };
         let text = match &canonical {
-            Canonical::Email(a) => a.as_str(),
+            Canonical::Email(a) => a,
             Canonical::Phone(n, _) => n.as_str(),
             Canonical::Other => credential.as_str(),
         };
@@ -380,20 +382,25 @@ impl Limits {
     }
 }
 
-/// The canonical form of `credential`'s address (what its limits count and its
-/// audit hash is taken of): the e-mail trimmed and lower-cased, the phone in E.164,
-/// else the credential's whole text.
-pub(crate) fn canonical_text(credential: &Credential) -> std::borrow::Cow<'_, str> {
-    match canonical(credential) {
-        Canonical::Email(a) | Canonical::Phone(a, _) => a.into(),
+/// The canonical form of an address (what its limits count and its audit hash
+/// is taken of): `chosen` is the credential's address field
+/// ([`AddressFields::chosen`]); the e-mail trimmed and lower-cased, the phone in
+/// E.164, else the credential's whole text.
+pub(crate) fn canonical_text<'a>(
+    credential: &'a Credential,
+    chosen: Option<&Chosen<'a>>,
+) -> Cow<'a, str> {
+    match canonical_of(chosen) {
+        Canonical::Email(a) => a,
+        Canonical::Phone(a, _) => a.into(),
         Canonical::Other => credential.as_str().into(),
     }
 }
 
 /// What a credential is counted as.
-enum Canonical {
+enum Canonical<'a> {
     /// The `email` field, trimmed and lower-cased.
-    Email(String),
+    Email(Cow<'a, str>),
     /// The `phone` field in E.164, and its prefix.
     Phone(String, PhonePrefix),
     /// Neither: the credential's whole text.
@@ -404,15 +411,26 @@ enum Canonical {
 /// [`Credential::contact`] sends to ([`AddressFields::chosen`]), mostly without its
 /// validation, which is the sender's business and costs more than the rest of a
 /// limit check (a malformed address is still one address to count).
-fn canonical(credential: &Credential) -> Canonical {
-    let fields = AddressFields::of(credential);
-    match fields.as_ref().and_then(AddressFields::chosen) {
-        Some(Chosen::Email(email)) => Canonical::Email(email.to_lowercase()),
+fn canonical_of<'a>(chosen: Option<&Chosen<'a>>) -> Canonical<'a> {
+    match chosen {
+        Some(Chosen::Email(email)) => Canonical::Email(lowercase(email)),
         Some(Chosen::Phone(phone)) => phone_number(phone)
             .map_or(Canonical::Other, |(number, prefix)| {
                 Canonical::Phone(number, prefix)
             }),
         None => Canonical::Other,
+    }
+}
+
+/// `text` lower-cased, borrowed when it is already (the usual address).
+fn lowercase(text: &str) -> Cow<'_, str> {
+    if text
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        text.into()
+    } else {
+        text.to_lowercase().into()
     }
 }
 

@@ -65,6 +65,15 @@ pub(crate) enum Chosen<'a> {
     Phone(&'a str),
 }
 
+impl<'a> Chosen<'a> {
+    /// The address, as written.
+    pub(crate) fn text(&self) -> &'a str {
+        match self {
+            Chosen::Email(a) | Chosen::Phone(a) => a,
+        }
+    }
+}
+
 impl<'a> AddressFields<'a> {
     /// The fields of `credential`, if its text is a JSON object.
     pub(crate) fn of(credential: &'a Credential) -> Option<Self> {
@@ -186,21 +195,28 @@ impl fmt::Debug for Credential {
 /// `+34600000012` → `+34*****12`, anything else → first character and a length.
 pub fn mask(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(64) + 8);
+    // Writing to a `String` cannot fail.
+    let _ = mask_into(text, &mut out);
+    out
+}
+
+/// [`mask`], written to `out` (the audit log masks into a stack buffer).
+pub fn mask_into(text: &str, out: &mut impl fmt::Write) -> fmt::Result {
     if let Some((user, domain)) = text.rsplit_once('@') {
         let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
-        out.extend(user.chars().next());
-        out.push_str("***@");
-        out.extend(host.chars().next());
-        out.push_str("***");
+        write_first(out, user)?;
+        out.write_str("***@")?;
+        write_first(out, host)?;
+        out.write_str("***")?;
         // A top-level domain is short and plain; anything else is not shown.
         if !tld.is_empty()
             && tld.len() <= 16
             && tld.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            out.push('.');
-            out.push_str(tld);
+            out.write_char('.')?;
+            out.write_str(tld)?;
         }
-        return out;
+        return Ok(());
     }
     let count = text.chars().count();
     if let Some(digits) = text.strip_prefix('+')
@@ -208,18 +224,25 @@ pub fn mask(text: &str) -> String {
         && digits.bytes().all(|b| b.is_ascii_digit())
     {
         // All ASCII from here, so byte offsets are character offsets.
-        out.push_str(text.get(..3).unwrap_or_default());
-        out.extend(std::iter::repeat_n('*', count - 5));
-        out.push_str(text.get(text.len() - 2..).unwrap_or_default());
-        return out;
+        out.write_str(text.get(..3).unwrap_or_default())?;
+        for _ in 0..count - 5 {
+            out.write_char('*')?;
+        }
+        return out.write_str(text.get(text.len() - 2..).unwrap_or_default());
     }
-    if let Some(c) = text.chars().next() {
-        out.push(c);
-        out.push_str("***(");
-        out.push_str(&count.to_string());
-        out.push_str(" chars)");
+    if !text.is_empty() {
+        write_first(out, text)?;
+        write!(out, "***({count} chars)")?;
     }
-    out
+    Ok(())
+}
+
+/// The first character of `text`, if any.
+fn write_first(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    match text.chars().next() {
+        Some(c) => out.write_char(c),
+        None => Ok(()),
+    }
 }
 
 /// Turns a request body (JSON, or a form made into a JSON object) into a credential.

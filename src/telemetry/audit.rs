@@ -14,8 +14,11 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::StackText;
 use crate::crypto::keyed_mac;
+use crate::limit::canonical_text;
 use crate::plugin::Credential;
+use crate::plugin::credential::{AddressFields, Chosen, mask_into};
 
 /// Bytes of the keyed hash that are logged (96 bits: no collisions in practice,
 /// and short enough to read).
@@ -122,15 +125,22 @@ impl Audit {
         if !tracing::enabled!(target: "audit", tracing::Level::INFO) {
             return;
         }
-        let (masked, hash) = match credential {
-            Some(credential) => (
-                credential.masked(),
-                self.hash(&crate::limit::canonical_text(credential)),
-            ),
-            None => (String::new(), String::new()),
-        };
+        // One reading of the credential for both fields, written on the stack.
+        let mut masked = StackText::default();
+        let mut hash = [0u8; HASH_BYTES * 2];
+        if let Some(credential) = credential {
+            let fields = AddressFields::of(credential);
+            let chosen = fields.as_ref().and_then(AddressFields::chosen);
+            let address = chosen.as_ref().map_or(credential.as_str(), Chosen::text);
+            // Writing to a `StackText` cannot fail.
+            let _ = mask_into(address, &mut masked);
+            hash = self.hex_hash(&canonical_text(credential, chosen.as_ref()));
+        }
         let masked = masked.as_str();
-        let hash = hash.as_str();
+        let hash = match credential {
+            Some(_) => std::str::from_utf8(&hash).unwrap_or_default(),
+            None => "",
+        };
         let name = event.name();
         let outcome = event.outcome();
         match event {
@@ -153,23 +163,15 @@ impl Audit {
 
     /// The keyed hash of a canonical address, in hex.
     pub fn hash(&self, canonical: &str) -> String {
+        String::from_utf8_lossy(&self.hex_hash(canonical)).into_owned()
+    }
+
+    fn hex_hash(&self, canonical: &str) -> [u8; HASH_BYTES * 2] {
         let mut mac = self.mac.clone();
         mac.update(canonical.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(HASH_BYTES * 2);
-        for byte in digest.iter().take(HASH_BYTES) {
-            out.push(char::from(
-                HEX.get(usize::from(byte >> 4)).copied().unwrap_or(b'0'),
-            ));
-            out.push(char::from(
-                HEX.get(usize::from(byte & 15)).copied().unwrap_or(b'0'),
-            ));
-        }
-        out
+        crate::crypto::hex(&mac.finalize().into_bytes())
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! What wraps every request: the client's address (through the trusted proxies),
-//! the cross-site check, the request timeout, the body
+//! the request's span and access line, the cross-site check, the request timeout, the body
 //! limit, CORS, security headers, and the 404.
 //!
 //! One middleware ([`edge`]) does all of it, in the order separate layers would
@@ -7,8 +7,10 @@
 //! a boxed service clone and a boxed future per request, and three of them were
 //! most of what an OTP request spent outside its handler.
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
 use axum::body::Body;
-use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -16,8 +18,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use tokio::sync::Semaphore;
+use tracing::{Instrument, Level, Span};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::http::AppState;
 use crate::http::client::ClientIp;
 use crate::telemetry::metric;
@@ -51,26 +54,27 @@ const fn secure(name: &'static str, value: &'static str) -> (HeaderName, HeaderV
     )
 }
 
-/// Every request: an `OPTIONS` preflight is answered here; a cross-site `POST`
-/// gets `403`; anything else has its body read up to the limit (or gets `413`)
-/// and goes to the router, all within the request timeout (or `408`). Every
-/// response then gets its CORS and security headers.
+/// Every request: its span and access line; an `OPTIONS` preflight is answered
+/// here; a cross-site `POST` gets `403`; anything else has its body read up to the
+/// limit (or gets `413`) and goes to the router, all within the request timeout
+/// (or `408`). Every response then gets its CORS and security headers.
+///
+/// The span is built here, with every field at once, rather than by tower-http's
+/// `TraceLayer` with fields recorded later: each `record` re-formats the span's
+/// fields, and the layer was one more boxed service and future per request.
 pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let inner = &state.0;
     let started = crate::clock::monotonic_now();
     let route = metric::route(req.uri().path());
-    let peer = req
+    let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    let span = tracing::Span::current();
-    if let Some(peer) = peer {
-        let client = inner.trusted_proxies.client_ip(peer, req.headers());
-        span.record("client_ip", tracing::field::display(client));
+        .map(|ConnectInfo(addr)| inner.trusted_proxies.client_ip(addr.ip(), req.headers()));
+    if let Some(client) = client {
         req.extensions_mut().insert(ClientIp(Some(client)));
     }
     let request_id = request_id(req.headers());
-    span.record("request_id", request_id.to_str().unwrap_or_default());
+    let span = request_span(&req, client, &request_id);
     // Handlers (and the final action) see the id the logs and the answer carry.
     req.headers_mut().insert(X_REQUEST_ID, request_id.clone());
     let allowed_origin = req
@@ -78,36 +82,85 @@ pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         .get(header::ORIGIN)
         .filter(|o| inner.cors_origins.iter().any(|a| a == *o))
         .cloned();
-    let mut res = if req.method() == Method::OPTIONS {
-        preflight(req.headers())
-    } else if req.method() == Method::POST
-        && allowed_origin.is_none()
-        && is_cross_site(req.headers())
-    {
-        Error::ForbiddenOrigin.into_response()
-    } else {
-        let handled = async {
-            match read_body(req, inner.body_limit, &inner.body_budget).await {
-                Ok(req) => next.run(req).await,
-                Err(too_large) => too_large,
+    let answer = async {
+        if req.method() == Method::OPTIONS {
+            preflight(req.headers())
+        } else if req.method() == Method::POST
+            && allowed_origin.is_none()
+            && is_cross_site(req.headers())
+        {
+            Error::ForbiddenOrigin.into_response()
+        } else {
+            let handled = async {
+                match read_body(req, inner.body_limit, &inner.body_budget).await {
+                    Ok(req) => next.run(req).await,
+                    Err(too_large) => too_large,
+                }
+            };
+            match tokio::time::timeout(inner.request_timeout, handled).await {
+                Ok(res) => res,
+                Err(_) => Error::RequestTimeout.into_response(),
             }
-        };
-        match tokio::time::timeout(inner.request_timeout, handled).await {
-            Ok(res) => res,
-            Err(_) => Error::RequestTimeout.into_response(),
         }
     };
+    let mut res = answer.instrument(span.clone()).await;
     let h = res.headers_mut();
     let answer = std::mem::replace(h, inner.fixed_headers.clone());
     merge_answer(h, answer);
     h.insert(X_REQUEST_ID, request_id);
     cors_headers(h, allowed_origin);
-    metric::http_request(
-        route,
-        res.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    let elapsed = started.elapsed();
+    span.in_scope(|| access_line(&span, &res, elapsed));
+    metric::http_request(route, res.status().as_u16(), elapsed.as_secs_f64());
     res
+}
+
+/// The span every request's log lines carry: method, path, client address and
+/// request id (`purpose` is recorded by the handlers that take one). Probes
+/// (`/health`, `/ready`) get a debug span, so their access lines stay out of an
+/// `info` log.
+fn request_span(req: &Request, client: Option<IpAddr>, request_id: &HeaderValue) -> Span {
+    // Strings, not `Display` values: a `str` is copied into the line as it is.
+    let method = req.method().as_str();
+    let path = req.uri().path();
+    let client_ip = client.map(tracing::field::display);
+    let request_id = request_id.to_str().unwrap_or_default();
+    if matches!(path, "/health" | "/ready") {
+        tracing::debug_span!("request", method, uri = path, client_ip, request_id,)
+    } else {
+        tracing::info_span!(
+            "request",
+            method,
+            uri = path,
+            client_ip,
+            request_id,
+            purpose = tracing::field::Empty,
+        )
+    }
+}
+
+/// One access line per request, at the span's level: status, error code and
+/// duration (the span adds method, path, client address and request id). A `5xx`
+/// also gets an `ERROR` line, as tower-http's trace layer wrote one before.
+fn access_line(span: &Span, res: &Response, elapsed: Duration) {
+    let status = res.status();
+    let error = res.extensions().get::<ErrorCode>().map(|c| c.0);
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let code = status.as_u16();
+    // A probe's debug span is disabled at `info`: its line must not fall back
+    // to `info` (it would then be logged, without its span).
+    if span.is_disabled() || span.metadata().is_some_and(|m| *m.level() == Level::DEBUG) {
+        tracing::debug!(status = code, error, duration_us = micros, "request");
+    } else {
+        tracing::info!(status = code, error, duration_us = micros, "request");
+    }
+    if status.is_server_error() {
+        tracing::error!(
+            classification = %format_args!("Status code: {status}"),
+            latency = %format_args!("{} ms", elapsed.as_millis()),
+            "response failed"
+        );
+    }
 }
 
 /// The request's id: the client's (or the proxy's) `X-Request-Id` when it is 1 to 64
@@ -125,14 +178,7 @@ fn request_id(h: &HeaderMap) -> HeaderValue {
     }
     let mut raw = [0u8; 16];
     rand::fill(&mut raw);
-    let mut text = [0u8; 32];
-    for (pair, byte) in text.chunks_exact_mut(2).zip(raw) {
-        let hex = b"0123456789abcdef";
-        if let [hi, lo] = pair {
-            *hi = hex.get(usize::from(byte >> 4)).copied().unwrap_or(b'0');
-            *lo = hex.get(usize::from(byte & 15)).copied().unwrap_or(b'0');
-        }
-    }
+    let text: [u8; 32] = crate::crypto::hex(&raw);
     HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("unknown"))
 }
 

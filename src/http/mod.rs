@@ -31,11 +31,9 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
-use tower_http::trace::TraceLayer;
-use tracing::Level;
 
 use crate::clock::{Clock, Iso8601};
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 use crate::limit::Limits;
 use crate::login::Sessions;
 use crate::otp::{CookieUpdate, MagicLinks, OtpService, Outcome, SessionState};
@@ -162,17 +160,11 @@ where
             .route("/demo.js", get(demo::script))
             .route("/demo.css", get(demo::style));
     }
-    // One `layer` call for the three: each call wraps every route in a boxed
-    // service of its own, a boxed future per layer and request. Outermost first:
-    // the span and access line, then the edge (client address, request id, body
-    // limit and timeout, headers), then axum's own body limit, off (the edge's rules).
+    // One `layer` call for both: each call wraps every route in a boxed service of
+    // its own, a boxed future per layer and request. Outermost first: the edge
+    // (span and access line, client address, request id, body limit and timeout,
+    // headers), then axum's own body limit, off (the edge's rules).
     let stack = tower::ServiceBuilder::new()
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(AccessLog),
-        )
         .layer(from_fn_with_state(state.clone(), layers::edge))
         .layer(DefaultBodyLimit::disable());
     routes
@@ -180,56 +172,6 @@ where
         .method_not_allowed_fallback(layers::not_found)
         .layer(stack)
         .with_state(state)
-}
-
-/// The span every request's log lines carry. `client_ip` and `request_id` are filled
-/// in by the edge middleware; probes (`/health`, `/ready`) get a debug span, so
-/// their access lines stay out of an `info` log.
-fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
-    let path = req.uri().path();
-    if matches!(path, "/health" | "/ready") {
-        tracing::debug_span!(
-            "request",
-            method = %req.method(),
-            uri = %path,
-            client_ip = tracing::field::Empty,
-            request_id = tracing::field::Empty,
-        )
-    } else {
-        tracing::info_span!(
-            "request",
-            method = %req.method(),
-            uri = %path,
-            client_ip = tracing::field::Empty,
-            request_id = tracing::field::Empty,
-            purpose = tracing::field::Empty,
-        )
-    }
-}
-
-/// One access line per request: status, error code, duration (with the span's
-/// method, path, client address and request id); at the span's level.
-#[derive(Debug, Clone, Copy)]
-struct AccessLog;
-
-impl<B> tower_http::trace::OnResponse<B> for AccessLog {
-    fn on_response(
-        self,
-        response: &axum::http::Response<B>,
-        latency: std::time::Duration,
-        span: &tracing::Span,
-    ) {
-        let status = response.status().as_u16();
-        let error = response.extensions().get::<ErrorCode>().map(|c| c.0);
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        // A probe's debug span is disabled at `info`: its line must not fall back
-        // to `info` (it would then be logged, without its span).
-        if span.is_disabled() || span.metadata().is_some_and(|m| *m.level() == Level::DEBUG) {
-            tracing::debug!(status, error, duration_us = micros, "request");
-        } else {
-            tracing::info!(status, error, duration_us = micros, "request");
-        }
-    }
 }
 
 /// The session-state body of create, resend and status (ISO-8601; `expires`

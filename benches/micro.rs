@@ -30,6 +30,7 @@ use secure_otp_server::plugin::{
     CodeFormat, Credential, IdStore, ListId, MemoryIdStore, OtpGenerator, RandomGenerator,
 };
 use secure_otp_server::telemetry::exporter::Exporter;
+use secure_otp_server::telemetry::logging;
 use secure_otp_server::testing::{NullSender, call};
 use secure_otp_server::{
     AppState, Clock, Config, OtpPolicy, Plugins, SystemClock, Timestamp, router,
@@ -217,12 +218,18 @@ fn requests(c: &mut Criterion) {
     });
     let mut n = 0u64;
     let variants = [
-        ("", &otp, false),
-        (" (limits off)", &otp_no_limits, false),
+        ("", &otp, false, false),
+        (" (limits off)", &otp_no_limits, false, false),
+        // The binary's JSON lines at `info` (access lines, audit events), to nowhere.
+        (" (logs on)", &otp, true, false),
         // Last: the recorder, once installed, stays for the rest of the process.
-        (" (metrics on)", &otp, true),
+        (" (metrics on)", &otp, false, true),
     ];
-    for (suffix, otp, metrics) in variants {
+    for (suffix, otp, logs, metrics) in variants {
+        let _logging = logs.then(|| {
+            let filter = tracing_subscriber::EnvFilter::new("info");
+            tracing::subscriber::set_default(logging::json_subscriber(filter, std::io::sink))
+        });
         if metrics {
             let ids: Arc<dyn IdStore> = Arc::new(MemoryIdStore::new(1));
             rt.block_on(async { Exporter::install(ids) })

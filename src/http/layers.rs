@@ -384,6 +384,67 @@ mod tests {
         assert!(!h.contains_key(header::STRICT_TRANSPORT_SECURITY));
     }
 
+    /// The access line carries the status and error code inside the request's span;
+    /// a 5xx adds the ERROR line tower-http's trace layer wrote, and a 4xx does not.
+    #[test]
+    fn a_server_error_gets_an_error_line_beside_its_access_line() {
+        #[derive(Clone, Default)]
+        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                if let Ok(mut lines) = self.0.lock() {
+                    lines.extend_from_slice(b);
+                }
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        // Made outside the subscriber: an internal error logs a line of its own.
+        let answers = [
+            Error::Internal("boom".into()).into_response(),
+            Error::BodyTooLarge.into_response(),
+        ];
+        let lines = Lines::default();
+        let out = lines.clone();
+        let filter = tracing_subscriber::EnvFilter::new("info");
+        let subscriber = crate::telemetry::logging::json_subscriber(filter, move || out.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let req = Request::builder()
+                .uri("/api/otp/verify")
+                .body(Body::empty())
+                .unwrap_or_default();
+            let id = HeaderValue::from_static("req-1");
+            let span = request_span(&req, Some(IpAddr::from([10, 0, 0, 1])), &id);
+            for res in &answers {
+                span.in_scope(|| access_line(&span, res, Duration::from_millis(3)));
+            }
+        });
+        let text = lines.0.lock().map(|l| l.clone()).unwrap_or_default();
+        let got: Vec<serde_json::Value> = String::from_utf8_lossy(&text)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_default())
+            .collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0]["level"], "INFO");
+        assert_eq!(got[0]["fields"]["status"], 500);
+        assert_eq!(got[0]["fields"]["error"], "SERVER");
+        assert_eq!(got[0]["span"]["request_id"], "req-1");
+        assert_eq!(got[0]["span"]["client_ip"], "10.0.0.1");
+        assert_eq!(got[0]["span"]["uri"], "/api/otp/verify");
+        assert_eq!(got[1]["level"], "ERROR");
+        assert_eq!(got[1]["fields"]["message"], "response failed");
+        assert_eq!(
+            got[1]["fields"]["classification"],
+            "Status code: 500 Internal Server Error"
+        );
+        assert_eq!(got[1]["fields"]["latency"], "3 ms");
+        assert_eq!(got[1]["span"]["request_id"], "req-1");
+        assert_eq!(got[2]["fields"]["status"], 413);
+        assert_eq!(got[2]["level"], "INFO");
+    }
+
     fn all_of(h: &HeaderMap, name: HeaderName) -> Vec<&str> {
         h.get_all(name)
             .iter()

@@ -120,24 +120,31 @@ pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: 
 /// (`/health`, `/ready`) get a debug span, so their access lines stay out of an
 /// `info` log.
 fn request_span(req: &Request, client: Option<IpAddr>, request_id: &HeaderValue) -> Span {
-    // Strings, not `Display` values: a `str` is copied into the line as it is.
-    let method = req.method().as_str();
     let path = req.uri().path();
     let client_ip = client.map(tracing::field::display);
     let request_id = request_id.to_str().unwrap_or_default();
     if matches!(path, "/health" | "/ready") {
-        tracing::debug_span!("request", method, uri = path, client_ip, request_id,)
+        tracing::debug_span!(
+            "request",
+            method = %req.method(),
+            uri = %path,
+            client_ip,
+            request_id,
+        )
     } else {
         tracing::info_span!(
             "request",
-            method,
-            uri = path,
+            method = %req.method(),
+            uri = %path,
             client_ip,
             request_id,
             purpose = tracing::field::Empty,
         )
     }
 }
+
+/// The access line's target (where `TraceLayer` used to live).
+const ACCESS_TARGET: &str = "secure_otp_server::http";
 
 /// One access line per request, at the span's level: status, error code and
 /// duration (the span adds method, path, client address and request id). A `5xx`
@@ -148,14 +155,17 @@ fn access_line(span: &Span, res: &Response, elapsed: Duration) {
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let code = status.as_u16();
     // A probe's debug span is disabled at `info`: its line must not fall back
-    // to `info` (it would then be logged, without its span).
+    // to `info` (it would then be logged, without its span). Both lines keep the
+    // targets they had under tower-http's trace layer, which `RUST_LOG`
+    // directives and log pipelines may name.
     if span.is_disabled() || span.metadata().is_some_and(|m| *m.level() == Level::DEBUG) {
-        tracing::debug!(status = code, error, duration_us = micros, "request");
+        tracing::debug!(target: ACCESS_TARGET, status = code, error, duration_us = micros, "request");
     } else {
-        tracing::info!(status = code, error, duration_us = micros, "request");
+        tracing::info!(target: ACCESS_TARGET, status = code, error, duration_us = micros, "request");
     }
     if status.is_server_error() {
         tracing::error!(
+            target: "tower_http::trace::on_failure",
             classification = %format_args!("Status code: {status}"),
             latency = %format_args!("{} ms", elapsed.as_millis()),
             "response failed"
@@ -433,6 +443,8 @@ mod tests {
         assert_eq!(got[0]["span"]["request_id"], "req-1");
         assert_eq!(got[0]["span"]["client_ip"], "10.0.0.1");
         assert_eq!(got[0]["span"]["uri"], "/api/otp/verify");
+        assert_eq!(got[0]["target"], "secure_otp_server::http");
+        assert_eq!(got[1]["target"], "tower_http::trace::on_failure");
         assert_eq!(got[1]["level"], "ERROR");
         assert_eq!(got[1]["fields"]["message"], "response failed");
         assert_eq!(

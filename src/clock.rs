@@ -70,28 +70,34 @@ impl Timestamp {
     /// An HTTP-date (RFC 9110, IMF-fixdate), truncated to the second, e.g.
     /// `Thu, 19 Nov 2026 12:03:00 GMT`: the cookie's `Expires`.
     pub fn to_http_date(self) -> String {
+        let mut out = String::with_capacity(HTTP_DATE_LEN);
+        // Writing to a `String` cannot fail.
+        let _ = self.write_http_date(&mut out);
+        out
+    }
+
+    /// [`Self::to_http_date`], written to `out` (the cookie header is built in one buffer).
+    pub fn write_http_date(self, out: &mut impl fmt::Write) -> fmt::Result {
         const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
         const MONTHS: [&str; 12] = [
             "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
         ];
         let c = Civil::of(self);
-        let mut out = String::with_capacity(29);
-        out.push_str(DAYS.get(c.weekday as usize % 7).copied().unwrap_or("Mon"));
-        out.push_str(", ");
-        push_digits(&mut out, c.day, 2);
-        out.push(' ');
-        out.push_str(
+        out.write_str(DAYS.get(c.weekday as usize % 7).copied().unwrap_or("Mon"))?;
+        out.write_str(", ")?;
+        write_digits(out, c.day, 2)?;
+        out.write_char(' ')?;
+        out.write_str(
             MONTHS
                 .get((c.month.clamp(1, 12) - 1) as usize)
                 .copied()
                 .unwrap_or("Jan"),
-        );
-        out.push(' ');
-        push_digits(&mut out, c.year, 4);
-        out.push(' ');
-        c.push_time_of_day(&mut out);
-        out.push_str(" GMT");
-        out
+        )?;
+        out.write_char(' ')?;
+        write_digits(out, c.year, 4)?;
+        out.write_char(' ')?;
+        c.write_time_of_day(out)?;
+        out.write_str(" GMT")
     }
 }
 
@@ -226,23 +232,27 @@ impl Civil {
     }
 
     /// Appends `HH:MM:SS`.
-    fn push_time_of_day(&self, out: &mut String) {
-        push_digits(out, self.hour, 2);
-        out.push(':');
-        push_digits(out, self.minute, 2);
-        out.push(':');
-        push_digits(out, self.second, 2);
+    fn write_time_of_day(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        write_digits(out, self.hour, 2)?;
+        out.write_char(':')?;
+        write_digits(out, self.minute, 2)?;
+        out.write_char(':')?;
+        write_digits(out, self.second, 2)
     }
 }
 
-/// Appends `n` in decimal, zero-padded to `width` digits (`n` has at most `width`).
-fn push_digits(out: &mut String, n: u64, width: u32) {
+/// Writes `n` in decimal, zero-padded to `width` digits (`n` has at most `width`).
+fn write_digits(out: &mut impl fmt::Write, n: u64, width: u32) -> fmt::Result {
     let mut div = 10u64.pow(width.saturating_sub(1));
     while div > 0 {
-        out.push(char::from(b'0' + ((n / div) % 10) as u8));
+        out.write_char(char::from(b'0' + ((n / div) % 10) as u8))?;
         div /= 10;
     }
+    Ok(())
 }
+
+/// The length of an HTTP-date (`Thu, 19 Nov 2026 12:03:00 GMT`).
+const HTTP_DATE_LEN: usize = 29;
 
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -44,6 +44,7 @@ pub mod redis;
 pub mod settings;
 #[cfg(feature = "smtp")]
 pub mod smtp;
+mod stack_text;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -3,11 +3,14 @@
 //! It is set and cleared with the same name, `Path` and `Secure`, so clearing never
 //! fails in production (a fix of the original).
 
+use std::fmt;
+
 use axum::http::{HeaderMap, HeaderValue, header};
 
 use crate::clock::Timestamp;
 pub use crate::config::SameSite;
 use crate::otp::CookieUpdate;
+use crate::stack_text::StackText;
 
 /// How the session cookie is named and flagged.
 #[derive(Debug, Clone)]
@@ -58,27 +61,43 @@ impl CookieSettings {
             CookieUpdate::Clear => ("", Timestamp::from_millis(0), true),
             CookieUpdate::Set { value, expires } => (value.as_str(), *expires, false),
         };
-        let mut out = String::with_capacity(self.name.len() + value.len() + 96);
+        // The attributes first, on the stack, so the header is one allocation of
+        // its exact length, handed to the `HeaderValue` without a copy.
+        let mut attributes = StackText::default();
+        let _ = write_attributes(&mut attributes, expires, clear, self.secure, self.same_site);
+        let attributes = attributes.as_str();
+        let mut out = String::with_capacity(self.name.len() + 1 + value.len() + attributes.len());
         out.push_str(&self.name);
         out.push('=');
         out.push_str(value);
-        out.push_str("; Path=/");
-        if clear {
-            out.push_str("; Max-Age=0");
-        }
-        out.push_str("; Expires=");
-        out.push_str(&expires.to_http_date());
-        out.push_str("; HttpOnly");
-        if self.secure {
-            out.push_str("; Secure");
-        }
-        out.push_str(match self.same_site {
-            SameSite::Strict => "; SameSite=Strict",
-            SameSite::Lax => "; SameSite=Lax",
-            SameSite::None => "; SameSite=None",
-        });
-        HeaderValue::from_str(&out).ok()
+        out.push_str(attributes);
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(out)).ok()
     }
+}
+
+/// `; Path=/[; Max-Age=0]; Expires=<HTTP-date>; HttpOnly[; Secure]; SameSite=<s>`.
+fn write_attributes(
+    out: &mut impl fmt::Write,
+    expires: Timestamp,
+    clear: bool,
+    secure: bool,
+    same_site: SameSite,
+) -> fmt::Result {
+    out.write_str("; Path=/")?;
+    if clear {
+        out.write_str("; Max-Age=0")?;
+    }
+    out.write_str("; Expires=")?;
+    expires.write_http_date(out)?;
+    out.write_str("; HttpOnly")?;
+    if secure {
+        out.write_str("; Secure")?;
+    }
+    out.write_str(match same_site {
+        SameSite::Strict => "; SameSite=Strict",
+        SameSite::Lax => "; SameSite=Lax",
+        SameSite::None => "; SameSite=None",
+    })
 }
 
 fn percent_decode(s: &str) -> String {

@@ -14,11 +14,11 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::StackText;
 use crate::crypto::keyed_mac;
 use crate::limit::canonical_text;
 use crate::plugin::Credential;
 use crate::plugin::credential::{AddressFields, Chosen, mask_into};
+use crate::stack_text::StackText;
 
 /// Bytes of the keyed hash that are logged (96 bits: no collisions in practice,
 /// and short enough to read).

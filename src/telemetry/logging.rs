@@ -19,9 +19,9 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::StackText;
 use super::batched::Batched;
 use crate::config::LogFormat;
+use crate::stack_text::StackText;
 
 /// Installs the process's subscriber: `format` lines on stdout, at `RUST_LOG`'s
 /// level (default `info`), gathered per runtime thread as [`batched`] explains.

@@ -12,7 +12,5 @@ pub mod batched;
 pub mod exporter;
 pub mod logging;
 pub mod metric;
-mod stack_text;
 
 pub use audit::Audit;
-pub(crate) use stack_text::StackText;

@@ -1,6 +1,6 @@
-//! Text gathered on the stack for a log line (on the heap only past 256 bytes):
-//! the parts of a line that are built before it is written, without an
-//! allocation per line.
+//! Text gathered on the stack (on the heap only past 256 bytes): the parts of a
+//! log line or a header that are built before they are written, without an
+//! allocation each.
 
 use std::fmt;
 

@@ -109,11 +109,22 @@ impl Sealed {
             .unwrap_key(wrapped, &mut dek.0)
             .map_err(|_| CryptoError)?;
         let aad = aad(header, cookie_name);
-        let mut body = self.bytes.split_off(HEADER_LEN);
+        // Decrypted where it lies, then the header and the tag dropped: no copy.
+        let tag_at = self
+            .bytes
+            .len()
+            .checked_sub(TAG_LEN)
+            .filter(|&at| at >= HEADER_LEN)
+            .ok_or(CryptoError)?;
+        let (sealed, tag) = self.bytes.split_at_mut(tag_at);
+        let tag = aes_gcm::Tag::try_from(&*tag).map_err(|_| CryptoError)?;
+        let body = sealed.get_mut(HEADER_LEN..).ok_or(CryptoError)?;
         Aes256Gcm::new((&dek.0).into())
-            .decrypt_in_place(&Nonce::default(), &aad, &mut body)
+            .decrypt_inout_detached(&Nonce::default(), &aad, body.into(), &tag)
             .map_err(|_| CryptoError)?;
-        Ok(zeroize::Zeroizing::new(body))
+        self.bytes.truncate(tag_at);
+        self.bytes.drain(..HEADER_LEN);
+        Ok(zeroize::Zeroizing::new(self.bytes))
     }
 }
 
@@ -129,17 +140,25 @@ pub fn seal(key_id: KeyId, kek: &Kek, cookie_name: &str, plaintext: &[u8]) -> St
     let wrapped = KwAes256::new(kek.bytes().into()).wrap_key(&dek.0, slot);
     debug_assert!(wrapped.is_ok());
     let aad = aad(&out, cookie_name);
-    let mut body = plaintext.to_vec();
+    // Encrypted in place after the header, the tag appended: one buffer, sized once.
+    out.extend_from_slice(plaintext);
+    let body = out.get_mut(HEADER_LEN..).unwrap_or_default();
     // GCM only fails for messages over 64 GiB; the plaintext is a few hundred bytes.
-    let sealed =
-        Aes256Gcm::new((&dek.0).into()).encrypt_in_place(&Nonce::default(), &aad, &mut body);
-    debug_assert!(sealed.is_ok());
-    out.extend_from_slice(&body);
+    let tag = Aes256Gcm::new((&dek.0).into()).encrypt_inout_detached(
+        &Nonce::default(),
+        &aad,
+        body.into(),
+    );
+    debug_assert!(tag.is_ok());
+    if let Ok(tag) = tag {
+        out.extend_from_slice(&tag);
+    }
     URL_SAFE_NO_PAD.encode(out)
 }
 
-fn aad(header: &[u8], cookie_name: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(header.len() + cookie_name.len());
+/// The associated data: the header and the cookie's name (on the stack).
+fn aad(header: &[u8], cookie_name: &str) -> smallvec::SmallVec<[u8; 128]> {
+    let mut aad = smallvec::SmallVec::with_capacity(header.len() + cookie_name.len());
     aad.extend_from_slice(header);
     aad.extend_from_slice(cookie_name.as_bytes());
     aad

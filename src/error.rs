@@ -286,7 +286,7 @@ impl Error {
             expires: state.map(|s| s.expires.floor_second().iso8601()),
             retry_after,
         };
-        let mut response = (self.status(), axum::Json(body)).into_response();
+        let mut response = (self.status(), crate::http::json::JsonAnswer(body)).into_response();
         // For the access log line, which sees only the response.
         response.extensions_mut().insert(ErrorCode(self.code()));
         match self {

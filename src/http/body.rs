@@ -4,16 +4,23 @@
 //! credential schema sees one shape. Any unreadable body maps to the endpoint's
 //! own error code, never a framework text error.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 
 use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-/// The body's media type, lower-cased, without parameters.
-fn media_type(headers: &HeaderMap) -> Option<String> {
+/// The body's media type, lower-cased (copied only when it is not already),
+/// without parameters.
+fn media_type(headers: &HeaderMap) -> Option<Cow<'_, str>> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(ct.split(';').next()?.trim().to_ascii_lowercase())
+    let media = ct.split(';').next()?.trim();
+    Some(if media.bytes().any(|b| b.is_ascii_uppercase()) {
+        media.to_ascii_lowercase().into()
+    } else {
+        media.into()
+    })
 }
 
 /// One form field: a text value, or a file part (which no schema accepts).

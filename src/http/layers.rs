@@ -1,6 +1,6 @@
 //! What wraps every request: the client's address (through the trusted proxies),
-//! the request's span and access line, the cross-site check, the request timeout, the body
-//! limit, CORS, security headers, and the 404.
+//! the request's span and access line, the cross-site check, the request timeout,
+//! the body limit, CORS, security headers, and the 404.
 //!
 //! One middleware ([`edge`]) does all of it, in the order separate layers would
 //! (body limit innermost, security headers outermost): each `from_fn` layer costs
@@ -8,15 +8,15 @@
 //! most of what an OTP request spent outside its handler.
 
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::time::Duration;
 
-use axum::body::Body;
-
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-
+use bytes::BytesMut;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, Level, Span};
 
@@ -268,10 +268,45 @@ async fn read_body(req: Request, limit: usize, budget: &Semaphore) -> Result<Req
         )
     };
     let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        Err(_) => Err(Error::BodyTooLarge.into_response()),
+    match collect(body, limit).await {
+        Some(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        None => Err(Error::BodyTooLarge.into_response()),
     }
+}
+
+/// The whole body if it is at most `limit` bytes and reads without an error. A
+/// body of one chunk (the usual request, and every body [`read_body`] hands on)
+/// is returned as it came, where axum's `to_bytes` queues its chunks in a list it
+/// allocates first. Chunks are joined once, at the end, at their exact length.
+pub(super) async fn collect(mut body: Body, limit: usize) -> Option<Bytes> {
+    let mut first: Option<Bytes> = None;
+    let mut more: Vec<Bytes> = Vec::new();
+    let mut len = 0usize;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        // Trailers carry no body bytes.
+        let Ok(data) = frame.ok()?.into_data() else {
+            continue;
+        };
+        len = len.saturating_add(data.len());
+        if len > limit {
+            return None;
+        }
+        if first.is_none() {
+            first = Some(data);
+        } else {
+            more.push(data);
+        }
+    }
+    let first = first.unwrap_or_default();
+    if more.is_empty() {
+        return Some(first);
+    }
+    let mut joined = BytesMut::with_capacity(len);
+    joined.extend_from_slice(&first);
+    for chunk in more {
+        joined.extend_from_slice(&chunk);
+    }
+    Some(joined.freeze())
 }
 
 /// `Access-Control-Allow-Origin` only for a configured origin, with credentials.

@@ -12,6 +12,7 @@ mod create;
 mod demo;
 mod health;
 mod idempotency;
+pub(crate) mod json;
 mod layers;
 mod link;
 pub mod page;
@@ -28,12 +29,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 
 use crate::clock::{Clock, Iso8601};
 use crate::error::Error;
+use crate::http::json::JsonAnswer;
 use crate::limit::Limits;
 use crate::login::Sessions;
 use crate::otp::{CookieUpdate, MagicLinks, OtpService, Outcome, SessionState};
@@ -240,9 +242,7 @@ async fn headers_and_body(
     request: axum::extract::Request,
 ) -> (axum::http::HeaderMap, bytes::Bytes) {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
+    let body = layers::collect(body, usize::MAX).await.unwrap_or_default();
     (parts.headers, body)
 }
 
@@ -256,7 +256,7 @@ fn locale(headers: &axum::http::HeaderMap) -> Locale {
 }
 
 fn state_response(s: SessionState) -> Response {
-    Json(StateBody::of(&s)).into_response()
+    JsonAnswer(StateBody::of(&s)).into_response()
 }
 
 impl Inner {

@@ -1,7 +1,7 @@
 //! `GET /api/otp/status` and `POST /api/otp/cancel`: read the session without
 //! spending it, or end it on purpose.
 
-use axum::Json;
+use crate::http::json::JsonAnswer;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ pub(super) async fn status(State(app): State<AppState>, headers: HeaderMap) -> R
             let mut body = StateBody::of(&state);
             body.state = Some(standing.as_str());
             body.credentials = Some(state.credentials);
-            Json(body).into_response()
+            JsonAnswer(body).into_response()
         }
         Err(e) => e.into_response(),
     }

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::http::json::JsonAnswer;
 use async_trait::async_trait;
-use axum::Json;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
@@ -95,7 +95,7 @@ impl FinalAction for EchoCredential {
             "credential": verified.credential.as_str(),
             "message": "successfully verified",
         });
-        Ok(Json(body).into_response())
+        Ok(JsonAnswer(body).into_response())
     }
 }
 

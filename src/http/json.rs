@@ -1,12 +1,13 @@
-//! JSON answers, serialized on the stack and copied once into the body: axum's
-//! `Json` starts from a 128-byte buffer that an answer with dates outgrows, then
-//! freezes it into shared bytes, three allocations where this takes one.
+//! JSON answers, serialized in a per-thread buffer and copied once into the body:
+//! axum's `Json` starts from a 128-byte buffer that an answer with dates outgrows,
+//! then freezes it into shared bytes, three allocations where this takes one.
+
+use std::cell::RefCell;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Serialize;
-use smallvec::SmallVec;
 
 /// A JSON answer (`Content-Type: application/json`), like axum's `Json`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -14,14 +15,13 @@ pub(crate) struct JsonAnswer<T>(pub T);
 
 impl<T: Serialize> IntoResponse for JsonAnswer<T> {
     fn into_response(self) -> Response {
-        let mut buf = StackBytes::default();
-        match serde_json::to_writer(&mut buf, &self.0) {
-            Ok(()) => (
+        match to_json(&self.0) {
+            Ok(body) => (
                 [(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 )],
-                Bytes::copy_from_slice(&buf.0),
+                body,
             )
                 .into_response(),
             // As axum's `Json` answers (no answer type here can fail).
@@ -38,18 +38,27 @@ impl<T: Serialize> IntoResponse for JsonAnswer<T> {
     }
 }
 
-/// Bytes gathered on the stack (on the heap past 512).
-#[derive(Default)]
-struct StackBytes(SmallVec<[u8; 512]>);
+thread_local! {
+    /// Each thread's serialization buffer, emptied before each answer.
+    static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
 
-impl std::io::Write for StackBytes {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+/// `value` as JSON, serialized in this thread's buffer and copied out at its length.
+fn to_json<T: Serialize>(value: &T) -> serde_json::Result<Bytes> {
+    let shared = BUFFER.try_with(|cell| {
+        let mut buf = cell.try_borrow_mut().ok()?;
+        buf.clear();
+        let json = serde_json::to_writer(&mut *buf, value).map(|()| Bytes::copy_from_slice(&buf));
+        // A rare large answer does not keep its memory for the thread's lifetime.
+        if buf.capacity() > 64 * 1024 {
+            *buf = Vec::with_capacity(1024);
+        }
+        Some(json)
+    });
+    match shared {
+        Ok(Some(json)) => json,
+        // No shared buffer (in use, or the thread is ending): a fresh one.
+        _ => serde_json::to_vec(value).map(Bytes::from),
     }
 }
 

@@ -39,13 +39,9 @@ impl Credential {
     /// first character of each part, the rest starred: `u***@e***.com`. Read
     /// without validating the address: it is written on every audit event.
     pub fn masked(&self) -> String {
-        match AddressFields::of(self)
-            .as_ref()
-            .and_then(AddressFields::chosen)
-        {
-            Some(Chosen::Email(a) | Chosen::Phone(a)) => mask(a),
-            None => mask(&self.0),
-        }
+        let fields = AddressFields::of(self);
+        let chosen = fields.as_ref().and_then(AddressFields::chosen);
+        mask(chosen.as_ref().map_or(self.as_str(), Chosen::text))
     }
 }
 

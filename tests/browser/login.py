@@ -23,7 +23,11 @@ import tempfile
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -89,6 +93,24 @@ class Page:
     def click(self, id_):
         self.wait(EC.element_to_be_clickable((By.ID, id_)), f"#{id_} clickable").click()
 
+    def submit(self, id_, what):
+        """Clicks a form's submit button and waits for the document the form navigates to.
+
+        The old document is marked first, so the wait knows when a new one has loaded. While the
+        form navigates, chromedriver can fail on the old button ("Node with given id does not
+        belong to the document") even though the click went through; the wait for the new
+        document decides, not that error.
+        """
+        button = self.wait(EC.element_to_be_clickable((By.ID, id_)), f"#{id_} clickable")
+        self.d.execute_script("window.otpOldDocument = true")
+        try:
+            button.click()
+        except WebDriverException:
+            pass
+        new_document = "return !window.otpOldDocument && document.readyState === 'complete'"
+        wait = WebDriverWait(self.d, TIMEOUT, ignored_exceptions=(WebDriverException,))
+        wait.until(lambda d: d.execute_script(new_document), message=f"timed out waiting for {what}")
+
     def on_home(self):
         return self.d.current_url.split("#")[0].split("?")[0] == self.home
 
@@ -151,17 +173,15 @@ def flow_link(p):
     say("STEP scanner fetched the link twice")
     p.d.get(link)
     p.wait(lambda d: "Sign in as" in d.find_element(By.TAG_NAME, "body").text, "'Sign in as' on the link page")
-    p.click("confirm")
+    p.submit("confirm", "the answer to #confirm")
     p.wait(lambda d: p.on_home(), f"redirect to {p.home}")
     p.signed_in_as(address)
     say(f"STEP signed in as {address} with the link")
     p.logout()
     # The link is spent: clicking it again must not sign this browser in anew.
     p.d.get(link)
-    buttons = p.d.find_elements(By.ID, "confirm")
-    if buttons:
-        buttons[0].click()
-        p.wait(EC.staleness_of(buttons[0]), "the answer to the second #confirm")
+    if p.d.find_elements(By.ID, "confirm"):
+        p.submit("confirm", "the answer to the second #confirm")
     check(not p.on_home(), f"a spent link redirected home: {p.d.current_url}")
     p.d.get(p.home)
     p.wait(lambda d: p.shown("signed-out"), "#signed-out after reusing a spent link")

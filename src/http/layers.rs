@@ -5,19 +5,24 @@
 //! One middleware ([`edge`]) does all of it, in the order separate layers would
 //! (body limit innermost, security headers outermost): each `from_fn` layer costs
 //! a boxed service clone and a boxed future per request, and three of them were
-//! most of what an OTP request spent outside its handler.
+//! most of what an OTP request spent outside its handler. It is a tower service
+//! of its own ([`Edge`]) rather than a `from_fn`, which boxed the inner service
+//! and its future once more per request.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use tokio::sync::Semaphore;
+use tower::{Layer, Service};
 use tracing::{Instrument, Level, Span};
 
 use crate::error::{Error, ErrorCode};
@@ -54,6 +59,50 @@ const fn secure(name: &'static str, value: &'static str) -> (HeaderName, HeaderV
     )
 }
 
+/// The layer that puts [`edge`] around a router's routes.
+#[derive(Clone)]
+pub(super) struct EdgeLayer(pub(super) AppState);
+
+impl<S> Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+
+    fn layer(&self, inner: S) -> Edge<S> {
+        Edge {
+            state: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+/// A route behind [`edge`].
+#[derive(Clone)]
+pub(super) struct Edge<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> Service<Request> for Edge<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The service polled ready goes with this request; a clone waits for the next.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move { Ok(edge(state, req, ready).await) })
+    }
+}
+
 /// Every request: its span and access line; an `OPTIONS` preflight is answered
 /// here; a cross-site `POST` gets `403`; anything else has its body read up to the
 /// limit (or gets `413`) and goes to the router, all within the request timeout
@@ -62,7 +111,10 @@ const fn secure(name: &'static str, value: &'static str) -> (HeaderName, HeaderV
 /// The span is built here, with every field at once, rather than by tower-http's
 /// `TraceLayer` with fields recorded later: each `record` re-formats the span's
 /// fields, and the layer was one more boxed service and future per request.
-pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn edge<S>(state: AppState, mut req: Request, mut next: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let inner = &state.0;
     let started = crate::clock::monotonic_now();
     let route = metric::route(req.uri().path());
@@ -93,7 +145,10 @@ pub(super) async fn edge(State(state): State<AppState>, mut req: Request, next: 
         } else {
             let handled = async {
                 match read_body(req, inner.body_limit, &inner.body_budget).await {
-                    Ok(req) => next.run(req).await,
+                    Ok(req) => match next.call(req).await {
+                        Ok(res) => res,
+                        Err(never) => match never {},
+                    },
                     Err(too_large) => too_large,
                 }
             };
@@ -189,7 +244,10 @@ fn request_id(h: &HeaderMap) -> HeaderValue {
     let mut raw = [0u8; 16];
     rand::fill(&mut raw);
     let text: [u8; 32] = crate::crypto::hex(&raw);
-    HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("unknown"))
+    // Owned by a shared buffer from the start: the id is cloned into the request
+    // and the answer, and a clone of a copied-in value allocates once more.
+    HeaderValue::from_maybe_shared(Bytes::from_owner(text))
+        .unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// Whether a request comes from another site's page: its `Origin` is not this

@@ -6,15 +6,14 @@
 //! for the code. Elsewhere the `POST` refuses with a page that says so and
 //! consumes nothing (SECURITY.md explains why there is no cross-device mode).
 
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 
 use crate::error::{Error, ErrorCode};
 use crate::http::client::ClientIp;
 use crate::http::page::{escape_html, page};
-use crate::http::{AppState, verify};
+use crate::http::{AppState, headers_and_body, verify};
 use crate::otp::CookieUpdate;
 
 /// The `t` parameter of a query string or a form body.
@@ -64,10 +63,10 @@ pub(super) async fn show(State(app): State<AppState>, RawQuery(query): RawQuery)
 pub(super) async fn confirm(
     State(app): State<AppState>,
     ClientIp(client_ip): ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let app = &app.0;
+    let (headers, body) = headers_and_body(request).await;
     let Some(links) = app.service.magic_links() else {
         return StatusCode::NOT_FOUND.into_response();
     };

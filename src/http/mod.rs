@@ -26,9 +26,7 @@ mod verify;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -162,17 +160,13 @@ where
             .route("/demo.js", get(demo::script))
             .route("/demo.css", get(demo::style));
     }
-    // One `layer` call for both: each call wraps every route in a boxed service of
-    // its own, a boxed future per layer and request. Outermost first: the edge
-    // (span and access line, client address, request id, body limit and timeout,
-    // headers), then axum's own body limit, off (the edge's rules).
-    let stack = tower::ServiceBuilder::new()
-        .layer(from_fn_with_state(state.clone(), layers::edge))
-        .layer(DefaultBodyLimit::disable());
+    // The edge (span and access line, client address, request id, body limit and
+    // timeout, headers) around every route. The handlers read the bodies the edge
+    // has already read and bounded, so axum's own body limit has no part in it.
     routes
         .fallback(layers::not_found)
         .method_not_allowed_fallback(layers::not_found)
-        .layer(stack)
+        .layer(layers::EdgeLayer(state.clone()))
         .with_state(state)
 }
 

@@ -182,32 +182,66 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
-        w.write_str("{\"timestamp\":\"")?;
-        crate::clock::write_log_time(&mut w)?;
-        w.write_str("\",\"level\":\"")?;
-        w.write_str(meta.level().as_str())?;
-        w.write_str("\",\"fields\":{")?;
-        let mut pairs = Pairs::new(&mut w);
-        event.record(&mut pairs);
-        let (result, log_target) = (pairs.result, pairs.log_target);
-        result?;
-        w.write_str("},\"target\":")?;
-        string(&mut w, log_target.as_deref().unwrap_or(meta.target()))?;
-        if let Some(span) = ctx.parent_span() {
-            w.write_str(",\"span\":{")?;
-            if let Some(fields) = span.extensions().get::<FormattedFields<JsonFields>>()
-                && !fields.fields.is_empty()
-            {
-                w.write_str(&fields.fields)?;
-                w.write_char(',')?;
+        // The line is composed in this thread's buffer, a `String` whose writes
+        // inline, and handed over in one piece: each of a line's thirty-odd pieces
+        // written through `Writer` was a dynamic call. A line formatted while
+        // another is (a `Debug` value that logs) writes straight through.
+        let staged = LINE.try_with(|cell| {
+            let mut line = cell.try_borrow_mut().ok()?;
+            line.clear();
+            let result = write_line(&mut *line, ctx, event).and_then(|()| w.write_str(&line));
+            // A rare huge line does not keep its memory for the thread's lifetime.
+            if line.capacity() > 64 * 1024 {
+                *line = String::with_capacity(1024);
             }
-            w.write_str("\"name\":")?;
-            string(&mut w, span.name())?;
-            w.write_char('}')?;
+            Some(result)
+        });
+        match staged {
+            Ok(Some(result)) => result,
+            _ => write_line(&mut w, ctx, event),
         }
-        w.write_str("}\n")
     }
+}
+
+thread_local! {
+    /// Each thread's line buffer, emptied before each line.
+    static LINE: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(1024));
+}
+
+/// One event as a JSON line into `w`.
+fn write_line<S>(
+    w: &mut impl fmt::Write,
+    ctx: &FmtContext<'_, S, JsonFields>,
+    event: &Event<'_>,
+) -> fmt::Result
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let meta = event.metadata();
+    w.write_str("{\"timestamp\":\"")?;
+    crate::clock::write_log_time(w)?;
+    w.write_str("\",\"level\":\"")?;
+    w.write_str(meta.level().as_str())?;
+    w.write_str("\",\"fields\":{")?;
+    let mut pairs = Pairs::new(&mut *w);
+    event.record(&mut pairs);
+    let (result, log_target) = (pairs.result, pairs.log_target);
+    result?;
+    w.write_str("},\"target\":")?;
+    string(w, log_target.as_deref().unwrap_or(meta.target()))?;
+    if let Some(span) = ctx.parent_span() {
+        w.write_str(",\"span\":{")?;
+        if let Some(fields) = span.extensions().get::<FormattedFields<JsonFields>>()
+            && !fields.fields.is_empty()
+        {
+            w.write_str(&fields.fields)?;
+            w.write_char(',')?;
+        }
+        w.write_str("\"name\":")?;
+        string(w, span.name())?;
+        w.write_char('}')?;
+    }
+    w.write_str("}\n")
 }
 
 /// Writes visited fields as `"key":value` pairs into `out`.
@@ -531,6 +565,26 @@ mod tests {
                 let mut t = "é✓abcdefghijklmnopqrstuvwxyz".as_bytes().to_vec();
                 t.insert(at, special);
                 texts.push(t);
+            }
+        }
+        // Short texts, and two special bytes in one word (a borrow from the lower
+        // one can flag bytes above it).
+        for len in 1..=9 {
+            for (a, b) in [
+                (0u8, b'"'),
+                (b'"', 0x01),
+                (0x1f, b'\\'),
+                (0x20, 0x1f),
+                (0x80, 0),
+            ] {
+                for i in 0..len {
+                    for j in i..len {
+                        let mut t = vec![b'x'; len];
+                        t[i] = a;
+                        t[j] = b;
+                        texts.push(t);
+                    }
+                }
             }
         }
         for t in &texts {

@@ -28,6 +28,7 @@ use tracing::{Instrument, Level, Span};
 use crate::error::{Error, ErrorCode};
 use crate::http::AppState;
 use crate::http::client::ClientIp;
+use crate::http::content_length::content_length;
 use crate::telemetry::metric;
 
 /// Memory all bodies being read may hold at once, in KiB (16 MiB).
@@ -159,11 +160,20 @@ where
         }
     };
     let mut res = answer.instrument(span.clone()).await;
+    let known_len = res.body().size_hint().exact();
     let h = res.headers_mut();
     let answer = std::mem::replace(h, inner.fixed_headers.clone());
     merge_answer(h, answer);
     h.insert(X_REQUEST_ID, request_id);
     cors_headers(h, allowed_origin);
+    // Set here, before axum would: its value is formatted into an allocation of its
+    // own. The body is final past this point (a `HEAD` answer loses it later, and
+    // keeps the length, as with axum).
+    if let Some(len) = known_len
+        && !h.contains_key(header::CONTENT_LENGTH)
+    {
+        h.insert(header::CONTENT_LENGTH, content_length(len));
+    }
     let elapsed = started.elapsed();
     span.in_scope(|| access_line(&span, &res, elapsed));
     metric::http_request(route, res.status().as_u16(), elapsed.as_secs_f64());

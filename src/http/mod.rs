@@ -7,6 +7,7 @@
 #[doc(hidden)]
 pub mod body;
 pub mod client;
+mod content_length;
 pub mod cookie;
 mod create;
 mod demo;

@@ -329,6 +329,31 @@ const SECURITY_HEADERS: [(&str, &str); 10] = [
     ("x-xss-protection", "0"),
 ];
 
+/// The edge sets `Content-Length` itself (axum would, in an allocation of its own):
+/// it must be every body's length, and a `HEAD` keeps the `GET` answer's.
+#[tokio::test]
+async fn every_answer_declares_the_length_of_its_body() {
+    let app = TestApp::spawn().await;
+    for r in sample_replies(&app).await {
+        match r.header("content-length") {
+            Some(declared) => assert_eq!(declared, r.text.len().to_string(), "{r:?}"),
+            None => assert!(r.status == 204 && r.text.is_empty(), "{r:?}"),
+        }
+    }
+    let get = app
+        .send(app.client.get(format!("{}/health", app.base)))
+        .await;
+    let head = app
+        .send(app.client.head(format!("{}/health", app.base)))
+        .await;
+    assert_eq!((head.status, head.text.as_str()), (200, ""));
+    assert_eq!(head.header("content-length"), get.header("content-length"));
+    assert_eq!(
+        get.header("content-length"),
+        Some(get.text.len().to_string())
+    );
+}
+
 async fn sample_replies(app: &TestApp) -> Vec<crate::helpers::Reply> {
     vec![
         app.send(app.client.get(format!("{}/health", app.base)))

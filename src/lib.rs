@@ -48,6 +48,7 @@ mod stack_text;
 pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
+mod thread_buffer;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 

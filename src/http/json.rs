@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::thread_buffer;
+
 /// A JSON answer (`Content-Type: application/json`), like axum's `Json`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct JsonAnswer<T>(pub T);
@@ -39,26 +41,19 @@ impl<T: Serialize> IntoResponse for JsonAnswer<T> {
 }
 
 thread_local! {
-    /// Each thread's serialization buffer, emptied before each answer.
-    static BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+    /// Each thread's serialization buffer.
+    static BUFFER: RefCell<Vec<u8>> = RefCell::new(thread_buffer::Buffer::fresh());
 }
 
 /// `value` as JSON, serialized in this thread's buffer and copied out at its length.
 fn to_json<T: Serialize>(value: &T) -> serde_json::Result<Bytes> {
-    let shared = BUFFER.try_with(|cell| {
-        let mut buf = cell.try_borrow_mut().ok()?;
-        buf.clear();
-        let json = serde_json::to_writer(&mut *buf, value).map(|()| Bytes::copy_from_slice(&buf));
-        // A rare large answer does not keep its memory for the thread's lifetime.
-        if buf.capacity() > 64 * 1024 {
-            *buf = Vec::with_capacity(1024);
-        }
-        Some(json)
+    let shared = thread_buffer::with(&BUFFER, |buf| {
+        serde_json::to_writer(&mut *buf, value).map(|()| Bytes::copy_from_slice(buf))
     });
     match shared {
-        Ok(Some(json)) => json,
+        Some(json) => json,
         // No shared buffer (in use, or the thread is ending): a fresh one.
-        _ => serde_json::to_vec(value).map(Bytes::from),
+        None => serde_json::to_vec(value).map(Bytes::from),
     }
 }
 

@@ -22,6 +22,7 @@ use tracing_subscriber::registry::LookupSpan;
 use super::batched::Batched;
 use crate::config::LogFormat;
 use crate::stack_text::StackText;
+use crate::thread_buffer;
 
 /// Installs the process's subscriber: `format` lines on stdout, at `RUST_LOG`'s
 /// level (default `info`), gathered per runtime thread as [`batched`] explains.
@@ -186,26 +187,19 @@ where
         // inline, and handed over in one piece: each of a line's thirty-odd pieces
         // written through `Writer` was a dynamic call. A line formatted while
         // another is (a `Debug` value that logs) writes straight through.
-        let staged = LINE.try_with(|cell| {
-            let mut line = cell.try_borrow_mut().ok()?;
-            line.clear();
-            let result = write_line(&mut *line, ctx, event).and_then(|()| w.write_str(&line));
-            // A rare huge line does not keep its memory for the thread's lifetime.
-            if line.capacity() > 64 * 1024 {
-                *line = String::with_capacity(1024);
-            }
-            Some(result)
+        let staged = thread_buffer::with(&LINE, |line| {
+            write_line(line, ctx, event).and_then(|()| w.write_str(line))
         });
         match staged {
-            Ok(Some(result)) => result,
-            _ => write_line(&mut w, ctx, event),
+            Some(result) => result,
+            None => write_line(&mut w, ctx, event),
         }
     }
 }
 
 thread_local! {
-    /// Each thread's line buffer, emptied before each line.
-    static LINE: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(1024));
+    /// Each thread's line buffer.
+    static LINE: std::cell::RefCell<String> = std::cell::RefCell::new(thread_buffer::Buffer::fresh());
 }
 
 /// One event as a JSON line into `w`.

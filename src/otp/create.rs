@@ -9,7 +9,7 @@ use crate::otp::session::Opened;
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{OtpService, Outcome, SessionState};
 use crate::plugin::{Credential, Delivery, Locale};
-use crate::telemetry::audit::Event;
+use crate::telemetry::audit::{Event, Subject};
 
 impl OtpService {
     /// Sends a code to `credential`, in the cookie's session when it has one.
@@ -84,7 +84,9 @@ impl OtpService {
                 return Outcome::keep(e.into());
             }
         };
-        let failed = match self.deliver(&token, locale, false, now).await {
+        // Both of its events are about one address, read and hashed once.
+        let subject = Subject::of(&token.credential);
+        let failed = match self.deliver(&token, &subject, locale, false, now).await {
             Ok(Delivery::Sent) => None,
             Ok(Delivery::Rejected) => Some(Error::CredentialInvalid),
             Err(e) => Some(e),
@@ -97,7 +99,7 @@ impl OtpService {
         }
         self.limits
             .audit()
-            .record(Event::SessionCreated, Some(&token.credential));
+            .record_about(Event::SessionCreated, &subject);
         let state = SessionState::of(&token, &rules.policy, 1, now);
         let list = TokenList {
             id,
@@ -153,7 +155,8 @@ impl OtpService {
         let code = self.new_code(&credential, purpose);
         let token = Token::new(credential, code, now, &rules.policy).for_purpose(purpose);
         // The ID is already spent: on failure the unchanged list goes back under the new ID.
-        let result = match self.deliver(&token, locale, false, now).await {
+        let subject = Subject::of(&token.credential);
+        let result = match self.deliver(&token, &subject, locale, false, now).await {
             Ok(Delivery::Sent) => {
                 let state = SessionState::of(&token, &rules.policy, list.tokens.len() + 1, now);
                 list.tokens.push(token);

@@ -8,6 +8,7 @@ use crate::limit::Request;
 use crate::otp::token::Token;
 use crate::otp::{OtpService, Outcome, SessionState};
 use crate::plugin::{Delivery, Locale};
+use crate::telemetry::audit::Subject;
 
 impl OtpService {
     /// Sends a new code to the current credential.
@@ -76,7 +77,8 @@ impl OtpService {
         let previous = token.clone();
         token.otp = Some(self.new_code(&token.credential, token.purpose));
         token.expires = expires;
-        let result = match self.deliver(&token, locale, true, now).await {
+        let subject = Subject::of(&token.credential);
+        let result = match self.deliver(&token, &subject, locale, true, now).await {
             Ok(Delivery::Sent) => {
                 token.resent = true;
                 token.resend_block = (!policy.only_one_resend && !policy.resend_block.is_zero())

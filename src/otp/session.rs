@@ -10,7 +10,7 @@ use crate::error::{BackendError, Error};
 use crate::otp::token::{Token, TokenList};
 use crate::otp::{CookieUpdate, OtpService, Outcome};
 use crate::plugin::{Delivery, ListId, Locale, OtpMessage, Sender};
-use crate::telemetry::audit::{Audit, Event};
+use crate::telemetry::audit::{Audit, Event, Subject};
 use crate::telemetry::metric;
 
 /// What a cookie turned out to hold.
@@ -137,13 +137,15 @@ impl OtpService {
         }
     }
 
-    /// Hands `token`'s code to the sender. With `OTP_HIDE_UNDELIVERABLE` the send
+    /// Hands `token`'s code to the sender, auditing the outcome about `subject`
+    /// (the token's credential). With `OTP_HIDE_UNDELIVERABLE` the send
     /// runs after the answer, so neither its outcome nor its duration can tell a
     /// client whether the address exists: the answer is always "sent" and a
     /// failure is only logged.
     pub(super) async fn deliver(
         &self,
         token: &Token,
+        subject: &Subject<'_>,
         locale: &Locale,
         resent: bool,
         now: Timestamp,
@@ -152,7 +154,7 @@ impl OtpService {
             // A test credential's code is fixed and known: there is nothing to send.
             self.limits
                 .audit()
-                .record(Event::TestCredentialUsed, Some(&token.credential));
+                .record_about(Event::TestCredentialUsed, subject);
             return Ok(Delivery::Sent);
         }
         let link = self.links.as_ref().and_then(|l| l.url_for(token));
@@ -166,7 +168,7 @@ impl OtpService {
             purpose,
         };
         if !self.limits.policy().hide_undeliverable {
-            return send.deliver(token, locale, now).await;
+            return send.deliver(token, subject, locale, now).await;
         }
         let sender = Arc::clone(&self.sender);
         let budget = self.send_budget;
@@ -184,7 +186,8 @@ impl OtpService {
                 link: link.as_deref(),
                 purpose: purpose.as_deref(),
             };
-            let _ = send.deliver(&token, &locale, now).await;
+            let subject = Subject::of(&token.credential);
+            let _ = send.deliver(&token, &subject, &locale, now).await;
         };
         tokio::spawn(tracing::Instrument::instrument(
             send,
@@ -227,6 +230,7 @@ impl Send<'_> {
     async fn deliver(
         &self,
         token: &Token,
+        subject: &Subject<'_>,
         locale: &Locale,
         now: Timestamp,
     ) -> Result<Delivery, Error> {
@@ -247,7 +251,7 @@ impl Send<'_> {
             Err(_) => (Event::SendFailed { outcome: "failed" }, "failed"),
         };
         metric::code_sent(&token.credential, outcome);
-        self.audit.record(event, Some(&token.credential));
+        self.audit.record_about(event, subject);
         delivery
     }
 }

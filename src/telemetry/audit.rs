@@ -10,6 +10,7 @@
 //! the server's secret. Never a code, a key or a full address.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -122,43 +123,40 @@ impl Audit {
 
     /// Records `event` about `credential`, if the `audit` target is enabled.
     pub fn record(&self, event: Event, credential: Option<&Credential>) {
-        if !tracing::enabled!(target: "audit", tracing::Level::INFO) {
+        match credential {
+            Some(credential) => self.record_about(event, &Subject::of(credential)),
+            None if audit_enabled() => write(event, "", ""),
+            None => {}
+        }
+    }
+
+    /// Records `event` about `subject`, if the `audit` target is enabled: its
+    /// masked address and hash are worked out at its first event only.
+    pub fn record_about(&self, event: Event, subject: &Subject<'_>) {
+        if !audit_enabled() {
             return;
         }
-        // One reading of the credential for both fields, written on the stack.
+        let (masked, hash) = subject
+            .described
+            .get_or_init(|| self.describe(subject.credential));
+        write(
+            event,
+            masked.as_str(),
+            std::str::from_utf8(hash).unwrap_or_default(),
+        );
+    }
+
+    /// A credential's masked address and keyed hash, from one reading of it,
+    /// written on the stack.
+    fn describe(&self, credential: &Credential) -> (StackText, [u8; HASH_BYTES * 2]) {
         let mut masked = StackText::default();
-        let mut hash = [0u8; HASH_BYTES * 2];
-        if let Some(credential) = credential {
-            let fields = AddressFields::of(credential);
-            let chosen = fields.as_ref().and_then(AddressFields::chosen);
-            let address = chosen.as_ref().map_or(credential.as_str(), Chosen::text);
-            // Writing to a `StackText` cannot fail.
-            let _ = mask_into(address, &mut masked);
-            hash = self.hex_hash(&canonical_text(credential, chosen.as_ref()));
-        }
-        let masked = masked.as_str();
-        let hash = match credential {
-            Some(_) => std::str::from_utf8(&hash).unwrap_or_default(),
-            None => "",
-        };
-        let name = event.name();
-        let outcome = event.outcome();
-        match event {
-            Event::VerifyFailed { attempts_left } => tracing::info!(
-                target: "audit",
-                event = name, outcome, credential = masked, credential_hash = hash,
-                attempts_left, "audit"
-            ),
-            Event::LimitHit { limit } => tracing::info!(
-                target: "audit",
-                event = name, outcome, credential = masked, credential_hash = hash,
-                limit, "audit"
-            ),
-            _ => tracing::info!(
-                target: "audit",
-                event = name, outcome, credential = masked, credential_hash = hash, "audit"
-            ),
-        }
+        let fields = AddressFields::of(credential);
+        let chosen = fields.as_ref().and_then(AddressFields::chosen);
+        let address = chosen.as_ref().map_or(credential.as_str(), Chosen::text);
+        // Writing to a `StackText` cannot fail.
+        let _ = mask_into(address, &mut masked);
+        let hash = self.hex_hash(&canonical_text(credential, chosen.as_ref()));
+        (masked, hash)
     }
 
     /// The keyed hash of a canonical address, in hex.
@@ -170,6 +168,59 @@ impl Audit {
         let mut mac = self.mac.clone();
         mac.update(canonical.as_bytes());
         crate::crypto::hex(&mac.finalize().into_bytes())
+    }
+}
+
+/// Who audit events are about: a credential whose masked address and keyed hash
+/// are worked out at its first event and reused by the next ones (a create
+/// records two events about one address), not read and hashed again for each.
+pub struct Subject<'a> {
+    credential: &'a Credential,
+    described: OnceLock<(StackText, [u8; HASH_BYTES * 2])>,
+}
+
+impl fmt::Debug for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The credential's own `Debug` masks it.
+        f.debug_struct("Subject")
+            .field("credential", self.credential)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Subject<'a> {
+    /// The subject `credential`, not yet read.
+    pub fn of(credential: &'a Credential) -> Self {
+        Self {
+            credential,
+            described: OnceLock::new(),
+        }
+    }
+}
+
+fn audit_enabled() -> bool {
+    tracing::enabled!(target: "audit", tracing::Level::INFO)
+}
+
+/// One audit line.
+fn write(event: Event, masked: &str, hash: &str) {
+    let name = event.name();
+    let outcome = event.outcome();
+    match event {
+        Event::VerifyFailed { attempts_left } => tracing::info!(
+            target: "audit",
+            event = name, outcome, credential = masked, credential_hash = hash,
+            attempts_left, "audit"
+        ),
+        Event::LimitHit { limit } => tracing::info!(
+            target: "audit",
+            event = name, outcome, credential = masked, credential_hash = hash,
+            limit, "audit"
+        ),
+        _ => tracing::info!(
+            target: "audit",
+            event = name, outcome, credential = masked, credential_hash = hash, "audit"
+        ),
     }
 }
 
@@ -186,6 +237,32 @@ mod tests {
         assert_ne!(a.hash("ann@example.com"), b.hash("ann@example.com"));
         assert_eq!(a.hash("ann@example.com").len(), HASH_BYTES * 2);
         assert!(!a.hash("ann@example.com").contains("ann"));
+    }
+
+    #[test]
+    fn a_subject_is_read_at_its_first_event_and_not_before() {
+        let audit = Audit::new(&[7; 32]);
+        let credential =
+            Credential::new(r#"{"email":" Ann@Example.com "}"#.to_owned()).expect("credential");
+        let subject = Subject::of(&credential);
+        // Nobody listens: nothing is worked out.
+        audit.record_about(Event::SessionCreated, &subject);
+        assert!(subject.described.get().is_none());
+
+        let subscriber = tracing_subscriber::registry();
+        tracing::subscriber::with_default(subscriber, || {
+            audit.record_about(Event::SessionCreated, &subject);
+            audit.record_about(Event::CodeSent { resent: false }, &subject);
+        });
+        let (masked, hash) = subject
+            .described
+            .get()
+            .expect("described at the first event");
+        assert_eq!(masked.as_str(), credential.masked());
+        assert_eq!(
+            std::str::from_utf8(hash).ok(),
+            Some(&*audit.hash("ann@example.com"))
+        );
     }
 
     #[test]

@@ -150,6 +150,7 @@ impl OtpService {
         resent: bool,
         now: Timestamp,
     ) -> Result<Delivery, Error> {
+        debug_assert!(subject.is_about(&token.credential));
         if self.test_credentials.code_for(&token.credential).is_some() {
             // A test credential's code is fixed and known: there is nothing to send.
             self.limits

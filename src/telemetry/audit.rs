@@ -196,6 +196,11 @@ impl<'a> Subject<'a> {
             described: OnceLock::new(),
         }
     }
+
+    /// Whether this is the subject of that very credential (not merely an equal one).
+    pub(crate) fn is_about(&self, credential: &Credential) -> bool {
+        std::ptr::eq(self.credential, credential)
+    }
 }
 
 fn audit_enabled() -> bool {

@@ -130,8 +130,23 @@ impl Sealed {
 
 /// Seals `plaintext` under a fresh DEK wrapped with `kek`, for the cookie `cookie_name`.
 pub fn seal(key_id: KeyId, kek: &Kek, cookie_name: &str, plaintext: &[u8]) -> String {
+    seal_with(key_id, kek, cookie_name, plaintext.len(), |out| {
+        out.extend_from_slice(plaintext);
+    })
+}
+
+/// Seals the `len` bytes of plaintext that `write` appends, as [`seal`]: they are
+/// written straight into the sealed buffer and encrypted there, so the plaintext is
+/// never copied, and the buffer, sized once, never grows with it inside.
+pub fn seal_with(
+    key_id: KeyId,
+    kek: &Kek,
+    cookie_name: &str,
+    len: usize,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> String {
     let dek = Dek::generate();
-    let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
+    let mut out = Vec::with_capacity(OVERHEAD + len);
     out.push(VERSION);
     out.extend_from_slice(key_id.as_bytes());
     out.resize(HEADER_LEN, 0);
@@ -141,7 +156,12 @@ pub fn seal(key_id: KeyId, kek: &Kek, cookie_name: &str, plaintext: &[u8]) -> St
     debug_assert!(wrapped.is_ok());
     let aad = aad(&out, cookie_name);
     // Encrypted in place after the header, the tag appended: one buffer, sized once.
-    out.extend_from_slice(plaintext);
+    write(&mut out);
+    debug_assert_eq!(
+        out.len(),
+        HEADER_LEN + len,
+        "the plaintext is not `len` bytes"
+    );
     let body = out.get_mut(HEADER_LEN..).unwrap_or_default();
     // GCM only fails for messages over 64 GiB; the plaintext is a few hundred bytes.
     let tag = Aes256Gcm::new((&dek.0).into()).encrypt_inout_detached(

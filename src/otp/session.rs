@@ -66,8 +66,9 @@ impl OtpService {
         now: Timestamp,
     ) -> Result<CookieUpdate, Error> {
         let (key_id, kek) = self.kms.current(now).await?;
-        let plain = zeroize::Zeroizing::new(list.encode());
-        let value = crypto::seal(key_id, &kek, &self.cookie_name, &plain);
+        let value = crypto::seal_with(key_id, &kek, &self.cookie_name, list.encoded_len(), |out| {
+            list.encode_into(out);
+        });
         Ok(CookieUpdate::Set {
             value,
             expires: list.expires(),

@@ -121,7 +121,32 @@ impl TokenList {
 
     /// Binary encoding (see the module docs).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.tokens.len() * 64);
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// The length of [`TokenList::encode`]'s bytes, exactly: the sealing buffer
+    /// is sized once, so it never grows with plaintext in it and leaves no copy
+    /// behind in memory it gives back.
+    pub fn encoded_len(&self) -> usize {
+        let tokens: usize = self
+            .tokens
+            .iter()
+            .map(|t| {
+                let purpose = usize::from(t.purpose != 0);
+                let otp = t.otp.as_ref().map_or(0, |code| {
+                    let blocks = [t.resend_block, t.otp_block].iter().flatten().count();
+                    1 + code.as_bytes().len() + 1 + 8 * blocks
+                });
+                2 + t.credential.len() + 8 + 1 + purpose + otp
+            })
+            .sum();
+        self.id.as_bytes().len() + 1 + tokens
+    }
+
+    /// Appends the binary encoding to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.id.as_bytes());
         out.push(u8::try_from(self.tokens.len()).unwrap_or(u8::MAX));
         for t in &self.tokens {
@@ -159,7 +184,6 @@ impl TokenList {
                 }
             }
         }
-        out
     }
 
     /// Decodes and checks every field against `policy` and `format` at `now`
@@ -446,5 +470,21 @@ mod tests {
             t.otp_block = Some(NOW);
         }
         assert!(l.encode().len() <= max_encoded_len(3, p.max_credential_len, 10));
+    }
+
+    #[test]
+    fn encoded_len_is_the_encoding_s_length_for_every_shape() {
+        let long = "x".repeat(OtpPolicy::default().max_credential_len);
+        let mut l = list(&["a", "ünïcödé ✓ 🎉", &long]);
+        assert_eq!(l.encoded_len(), l.encode().len());
+        l.tokens[0].otp_block = Some(NOW);
+        l.tokens[1].resend_block = Some(NOW);
+        l.tokens[1].otp_block = Some(NOW);
+        l.tokens[1].purpose = 2;
+        l.tokens[2].block();
+        assert_eq!(l.encoded_len(), l.encode().len());
+        let mut into = b"head".to_vec();
+        l.encode_into(&mut into);
+        assert_eq!(into.get(4..), Some(&*l.encode()));
     }
 }

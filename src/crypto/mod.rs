@@ -36,6 +36,7 @@ use aes_kw::KwAes256;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keys::Dek;
+use zeroize::Zeroize as _;
 
 /// The current format version byte.
 pub const VERSION: u8 = 0x01;
@@ -157,23 +158,27 @@ pub fn seal_with(
     let aad = aad(&out, cookie_name);
     // Encrypted in place after the header, the tag appended: one buffer, sized once.
     write(&mut out);
-    debug_assert_eq!(
-        out.len(),
-        HEADER_LEN + len,
-        "the plaintext is not `len` bytes"
-    );
+    let written = out.len() == HEADER_LEN + len;
+    debug_assert!(written, "the plaintext is not `len` bytes");
     let body = out.get_mut(HEADER_LEN..).unwrap_or_default();
-    // GCM only fails for messages over 64 GiB; the plaintext is a few hundred bytes.
     let tag = Aes256Gcm::new((&dek.0).into()).encrypt_inout_detached(
         &Nonce::default(),
         &aad,
         body.into(),
     );
-    debug_assert!(tag.is_ok());
-    if let Ok(tag) = tag {
-        out.extend_from_slice(&tag);
+    match tag {
+        Ok(tag) if written => {
+            out.extend_from_slice(&tag);
+            URL_SAFE_NO_PAD.encode(out)
+        }
+        // Neither happens (GCM refuses only messages over 64 GiB, and `len` is the
+        // encoder's own count), but the buffer must not leave with plaintext in it:
+        // an empty value opens as no session at all.
+        _ => {
+            out.zeroize();
+            String::new()
+        }
     }
-    URL_SAFE_NO_PAD.encode(out)
 }
 
 /// The associated data: the header and the cookie's name (on the stack).
@@ -234,6 +239,17 @@ mod tests {
         assert_eq!(s.key_id(), id);
         assert_eq!(s.open(&k, "o").expect("opens").as_slice(), b"hello");
         assert_eq!(v.len(), sealed_len(5));
+    }
+
+    #[test]
+    fn what_seal_with_writes_opens_as_what_was_written() {
+        let (id, k) = kek();
+        let v = seal_with(id, &k, "o", 9, |out| {
+            out.extend_from_slice(b"two ");
+            out.extend_from_slice(b"parts");
+        });
+        assert_eq!(open(&v, &k, "o").unwrap(), b"two parts");
+        assert_eq!(v.len(), sealed_len(9));
     }
 
     #[test]

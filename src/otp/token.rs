@@ -483,6 +483,20 @@ mod tests {
         l.tokens[1].purpose = 2;
         l.tokens[2].block();
         assert_eq!(l.encoded_len(), l.encode().len());
+        // A code with no timestamps, one with `otp_block` alone, a resent one, a
+        // blocked one with a purpose, and a blocked one whose timestamps are still
+        // set (not written without a code).
+        let mut l = list(&["a", "b", "c", "d", "e"]);
+        l.tokens[0].resend_block = None;
+        l.tokens[1].resend_block = None;
+        l.tokens[1].otp_block = Some(NOW);
+        l.tokens[2].resent = true;
+        l.tokens[3].purpose = 1;
+        l.tokens[3].block();
+        l.tokens[4].block();
+        l.tokens[4].resend_block = Some(NOW);
+        l.tokens[4].otp_block = Some(NOW);
+        assert_eq!(l.encoded_len(), l.encode().len());
         let mut into = b"head".to_vec();
         l.encode_into(&mut into);
         assert_eq!(into.get(4..), Some(&*l.encode()));

@@ -18,6 +18,10 @@
 //! the generator (from `/proc/self/task/*/stat`): a generator near 100 % would bound
 //! the rate, and the ratio to hello would flatter the server. And the heap
 //! allocations per request on the server thread (counted on that thread only).
+//! Even with headroom the ratios come out about a quarter high: a hello costs the
+//! server more with this generator in its process than under an external one.
+//! `scripts/wrk.sh` gives the honest ratios (BENCHMARKS.md, seventh round); this
+//! example gives the rest (flow, allocations, prefill, Redis, comparisons).
 //!
 //! Scenarios, each for the same time and connection count: `hello` (baseline),
 //! `create` (a new credential per request), `verify-wrong` (a wrong code, each request

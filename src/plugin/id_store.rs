@@ -167,10 +167,10 @@ impl MemoryIdStore {
     /// An empty store holding at most `capacity` live IDs.
     pub fn new(capacity: usize) -> Self {
         Self {
-            map: DashMap::with_capacity_and_hasher(capacity.min(1 << 16), Default::default()),
+            map: super::sharded_map(capacity.min(1 << 16), Default::default()),
             held: AtomicUsize::new(0),
             capacity,
-            consumed: DashMap::default(),
+            consumed: super::sharded_map(0, Default::default()),
         }
     }
 

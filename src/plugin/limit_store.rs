@@ -6,6 +6,7 @@
 //! window boundary (as fixed windows allow), and the moment a budget returns is
 //! known to the millisecond (`Retry-After`). Its size is bounded by the rule's N.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -279,7 +280,7 @@ impl MemoryLimitStore {
     /// An empty store holding at most `capacity` keys.
     pub fn new(capacity: usize) -> Self {
         Self {
-            logs: DashMap::with_capacity(capacity.min(1 << 12)),
+            logs: super::sharded_map(capacity.min(1 << 12), RandomState::new()),
             capacity,
             held: AtomicUsize::new(0),
             next_receipt: AtomicU64::new(1),

@@ -28,6 +28,25 @@ pub use limit_store::{LimitStore, MemoryLimitStore};
 pub use replay_store::{MemoryReplayStore, ReplayStore};
 pub use sender::{Delivery, Locale, LogSender, OtpMessage, RoutingSender, Sender};
 
+/// Shards in the maps of the in-memory stores (IDs, limits, idempotency keys).
+///
+/// A shard grows by rehashing all its entries under its lock, and the sweeper walks a
+/// shard under its lock: a request needing that shard waits for either. DashMap's
+/// default is four shards per core, so four in a process pinned to one core: its
+/// limit store, grown to a few hundred thousand keys under load, stalled the server
+/// for about 3.5 ms at each doubling, four doublings in a row (BENCHMARKS.md, seventh
+/// round). With 256 a stall is a 256th of the map; the shards' locks take 32 KiB.
+pub(crate) const MAP_SHARDS: usize = 256;
+
+/// An empty map of an in-memory store, with room for `capacity` entries.
+pub(crate) fn sharded_map<K, V, S>(capacity: usize, hasher: S) -> dashmap::DashMap<K, V, S>
+where
+    K: Eq + std::hash::Hash,
+    S: std::hash::BuildHasher + Clone,
+{
+    dashmap::DashMap::with_capacity_and_hasher_and_shard_amount(capacity, hasher, MAP_SHARDS)
+}
+
 /// An in-memory store whose dead entries a timer drops.
 pub trait Sweep: Send + Sync + 'static {
     /// What the store holds, for the debug line (`list ids`, `limit logs`).

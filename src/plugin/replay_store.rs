@@ -7,6 +7,7 @@
 //! HTTP layer derives them from the client's key, its address and its cookie, so
 //! one client's key never names another client's answer.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -94,7 +95,7 @@ impl MemoryReplayStore {
     /// `Unavailable` until the sweeper drops expired keys).
     pub fn new(capacity: usize) -> Self {
         Self {
-            map: DashMap::new(),
+            map: super::sharded_map(0, RandomState::new()),
             held: AtomicUsize::new(0),
             capacity,
         }

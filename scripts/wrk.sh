@@ -10,16 +10,20 @@
 # Scenarios: hello; create (a new address from a new client per request); mix (each
 # create's cookie then used once for a verify with a wrong code: half the requests are
 # wrong verifies). The server runs with every protection on: the abuse limits (clients
-# spread by X-Forwarded-For so none is hit), JSON log lines at info to a file (the
-# access line and the audit events: the three lines of a create in production), the
-# metrics listener, request ids. The sender is the development `log` sender with its
-# own line filtered out: a production sender writes no line, and wrk cannot read codes.
+# spread by X-Forwarded-For so none is hit), JSON log lines at info to a file, the
+# metrics listener, request ids. The sender is the development `log` sender: its line
+# stands in for the "code sent" line of the SMTP and webhook senders, so a create
+# writes four lines, as in production (the access line, two audit events, the send).
 # Printed per run: requests/s, p50 / p99, the CPU share of the server process and of
 # wrk, the server's CPU per request, the answers by status; then medians and ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 seconds="${2:-10}"
+if ! [[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 2 ]; then
+  echo "usage: scripts/wrk.sh [ROUNDS >= 1] [SECONDS >= 2]" >&2
+  exit 2
+fi
 
 if [ "$(nproc)" -lt 2 ]; then
   echo "wrk.sh: needs two cores (server on one, generator on the other)" >&2
@@ -35,9 +39,10 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 cargo build --release --quiet --bin secure-otp-server --example hello
 
-work="$(mktemp -d)"
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 server=""
+gen=""
+work="$(mktemp -d)"
+trap 'kill $server $gen 2>/dev/null || true; rm -rf "$work"' EXIT
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # User plus system clock ticks of a process, all its threads.
@@ -59,15 +64,14 @@ run() { # scenario round
   else
     script=(-s "scripts/wrk/$scenario.lua")
     env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" OTP_TRUSTED_PROXIES=127.0.0.1 \
-      LOG_FORMAT=json RUST_LOG=info,secure_otp_server::plugin::sender::log=off \
-      METRICS_ADDR="127.0.0.1:$(free_port)" \
+      LOG_FORMAT=json RUST_LOG=info METRICS_ADDR="127.0.0.1:$(free_port)" \
       taskset -c 0 target/release/secure-otp-server >"$work/server.log" 2>&1 &
   fi
   server=$!
   url="http://127.0.0.1:$port/"
   wait_port "$port"
   taskset -c 1 wrk -t1 -c64 -d1s "${script[@]}" "$url" >/dev/null # warm-up
-  local s0 s1 w0 w1 t0 t1 gen
+  local s0 s1 w0 w1 t0 t1
   s0="$(ticks "$server")"
   t0="$(date +%s.%N)"
   taskset -c 1 wrk -t1 -c64 -d"${seconds}s" --latency "${script[@]}" "$url" >"$work/wrk.out" &
@@ -77,10 +81,12 @@ run() { # scenario round
   sleep "$((seconds - 1))"
   w1="$(ticks "$gen")"
   wait "$gen"
+  gen=""
   s1="$(ticks "$server")"
   t1="$(date +%s.%N)"
   kill "$server"
   wait "$server" 2>/dev/null || true
+  server=""
   python3 - "$scenario" "$2" "$work/wrk.out" "$s0" "$s1" "$t0" "$t1" "$w0" "$w1" \
     "$(getconf CLK_TCK)" "$((seconds - 1))" <<'PY' | tee -a "$work/runs.txt"
 import re, sys
@@ -88,12 +94,13 @@ scenario, rnd, out, s0, s1, t0, t1, w0, w1, hz, wsecs = sys.argv[1:]
 text = open(out).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 def ms(pct):
-    value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)$", text, re.M).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    # wrk prints us, ms, s, m or h, and pads the shorter units with a space.
+    value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m|h)\s*$", text, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
 statuses = re.search(r"^statuses (.*)$", text, re.M)
 hz = float(hz)
 server = (float(s1) - float(s0)) / hz / (float(t1) - float(t0))
-gen = (float(w1) - float(w0)) / hz / (float(wsecs) - 0.5)
+gen = (float(w1) - float(w0)) / hz / float(wsecs)
 print(f"{scenario:7} round {rnd}  {rps:8.0f} req/s  p50 {ms(50):5.2f} ms  p99 {ms(99):5.2f} ms  "
       f"server {server:4.0%}  wrk {gen:4.0%}  server {server * 1e6 / rps:5.1f} µs/request  "
       f"{statuses.group(1) if statuses else ''}")

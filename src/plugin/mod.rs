@@ -32,11 +32,16 @@ pub use sender::{Delivery, Locale, LogSender, OtpMessage, RoutingSender, Sender}
 ///
 /// A shard grows by rehashing all its entries under its lock, and the sweeper walks a
 /// shard under its lock: a request needing that shard waits for either. DashMap's
-/// default is four shards per core, so four in a process pinned to one core: its
-/// limit store, grown to a few hundred thousand keys under load, stalled the server
-/// for about 3.5 ms at each doubling, four doublings in a row (BENCHMARKS.md, seventh
-/// round). With 256 a stall is a 256th of the map; the shards' locks take 32 KiB.
+/// default is four shards per core (rounded up to a power of two), so four in a
+/// process pinned to one core: its limit store, grown to a few hundred thousand keys
+/// under load, stalled the server for about 3.5 ms at each doubling, four doublings in
+/// a row (BENCHMARKS.md, seventh round). With 256 a stall is a 256th of the map; a
+/// map's shard locks take 32 KiB.
 pub(crate) const MAP_SHARDS: usize = 256;
+const _: () = assert!(
+    MAP_SHARDS > 1 && MAP_SHARDS.is_power_of_two(),
+    "DashMap's rule"
+);
 
 /// An empty map of an in-memory store, with room for `capacity` entries.
 pub(crate) fn sharded_map<K, V, S>(capacity: usize, hasher: S) -> dashmap::DashMap<K, V, S>

@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 seconds="${2:-10}"
-if ! [[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 2 ]; then
+if ! [[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[1-9][0-9]*$ ]] || [ "$seconds" -lt 2 ]; then
   echo "usage: scripts/wrk.sh [ROUNDS >= 1] [SECONDS >= 2]" >&2
   exit 2
 fi

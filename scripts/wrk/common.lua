@@ -5,14 +5,18 @@
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 
--- Each wrk process (the warm-up, then the timed run) starts a million requests
--- further on, so a run does not repeat the clients and addresses of the one before.
+-- Consecutive wrk processes (the warm-up, then the timed run, started a second or
+-- more apart, each under 262 144 requests) use different clients and addresses:
+-- clients from another quarter of the 2^20 cycle (7919 is odd, so distinct counters
+-- mod 2^20 give distinct clients), addresses a million further on.
+local c = (os.time() % 4) * 262144
 n = (os.time() % 10000) * 1000000
 statuses = {}
 
 function next_client()
   n = n + 1
-  local k = (n * 7919) % 1048576
+  c = c + 1
+  local k = (c * 7919) % 1048576
   return string.format("10.%d.%d.%d", math.floor(k / 65536) % 16, math.floor(k / 256) % 256, k % 256)
 end
 

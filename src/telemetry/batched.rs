@@ -1,8 +1,9 @@
 //! Log lines gathered per runtime thread and written with one system call when the
 //! thread runs out of work, instead of one `write` per line.
 //!
-//! A create writes three lines (two audit events and its access line); their `write`
-//! calls were a tenth of the server's CPU under load. A runtime worker (a thread that
+//! A create writes three lines (two audit events and its access line), four with the
+//! SMTP or webhook sender ("code sent"); their `write` calls were a tenth of the
+//! server's CPU under load. A runtime worker (a thread that
 //! has parked once: [`runtime_hooks`] sets [`thread_parking`] as the runtime's
 //! `on_thread_park`) keeps its lines in a thread-local buffer, written out each time
 //! it parks again, when it stops, before the buffer would pass [`CAPACITY`], or when a

@@ -75,6 +75,11 @@ fi
 
 # --- the image --------------------------------------------------------------------
 step "building the image"
+# The image's build is profile-guided (scripts/pgo.sh): the borrowed toolchain,
+# mounted read-only, must already have llvm-profdata.
+if [ -z "$(find "$(rustc --print sysroot)" -name llvm-profdata -type f 2>/dev/null | head -1)" ]; then
+  rustup component add llvm-tools >/dev/null || fail "cannot install the llvm-tools component (rustup)"
+fi
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 # The target directory is a cache volume: a second run rebuilds nothing.

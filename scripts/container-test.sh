@@ -76,8 +76,8 @@ fi
 # --- the image --------------------------------------------------------------------
 step "building the image"
 # The image's build is profile-guided (scripts/pgo.sh): the borrowed toolchain,
-# mounted read-only, must already have llvm-profdata.
-if [ -z "$(find "$(rustc --print sysroot)" -name llvm-profdata -type f 2>/dev/null | head -1)" ]; then
+# mounted read-only, must already have llvm-profdata where pgo.sh looks for it.
+if [ ! -x "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata" ]; then
   rustup component add llvm-tools >/dev/null || fail "cannot install the llvm-tools component (rustup)"
 fi
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}

@@ -74,10 +74,15 @@ fi
 [ "${1:-}" = --bases-only ] && { step "base images ready"; exit 0; }
 
 # --- the image --------------------------------------------------------------------
-step "building the image"
-# The image's build is profile-guided (scripts/pgo.sh): the borrowed toolchain,
-# mounted read-only, must already have llvm-profdata where pgo.sh looks for it.
-if [ ! -x "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata" ]; then
+# The shipped image is built profile-guided (scripts/pgo.sh), which takes twice as
+# long; the test builds it plainly unless CONTAINER_TEST_PGO=true. What differs is
+# one build step: the trainer itself runs in the test suite (tests/api/pgo_trainer.rs).
+pgo=${CONTAINER_TEST_PGO:-false}
+[ "$pgo" = true ] || [ "$pgo" = false ] || fail "CONTAINER_TEST_PGO must be true or false"
+step "building the image ($([ "$pgo" = true ] && echo profile-guided || echo "plain release build"))"
+# A profile-guided build borrows the toolchain read-only: it must already have
+# llvm-profdata where pgo.sh looks for it.
+if [ "$pgo" = true ] && [ ! -x "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata" ]; then
   rustup component add llvm-tools >/dev/null || fail "cannot install the llvm-tools component (rustup)"
 fi
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
@@ -86,7 +91,7 @@ cargo_home=${CARGO_HOME:-$HOME/.cargo}
 mkdir -p target/container "$cargo_home/registry"
 started=$(date +%s)
 pod build "${LIMITS[@]}" --format docker --network host \
-  --build-arg BUILDER_IMAGE="$BUILDER" --build-arg RUNTIME_IMAGE="$RUNTIME" \
+  --build-arg BUILDER_IMAGE="$BUILDER" --build-arg RUNTIME_IMAGE="$RUNTIME" --build-arg PGO="$pgo" \
   -v "$rustup_home:/opt/rustup:ro" -v "$cargo_home:/opt/cargo:ro" \
   -v "$cargo_home/registry:/opt/cargo-home/registry" \
   -v /etc/ssl/certs:/etc/ssl/certs:ro \

@@ -31,6 +31,7 @@ mod multi_credential;
 mod multi_instance;
 mod openapi;
 mod original_suite;
+mod pgo_trainer;
 mod process;
 mod production;
 mod protocol_properties;

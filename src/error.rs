@@ -4,7 +4,7 @@
 //! `{"error": CODE, "message": TEXT}` through the single [`IntoResponse`] impl.
 //! Internal details go to the log, never to the client.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -124,9 +124,27 @@ impl From<BackendError> for Error {
     }
 }
 
-/// The stable code of an error response, kept in its extensions for the access log.
+/// The stable code of an error response, for the access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorCode(pub &'static str);
+
+impl ErrorCode {
+    /// The internal header that carries the code from the answer to the edge, which
+    /// takes it out before the answer leaves (`http::layers`). A header rather than
+    /// the response's extensions: the first extension costs three allocations, and
+    /// the edge reads every answer header anyway.
+    pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-otp-internal-error-code");
+
+    /// Marks `response` with this code. Codes are fixed ASCII names; one that could
+    /// not be a header value would only be missing from the access line.
+    pub(crate) fn attach(self, response: &mut Response) {
+        if self.0.bytes().all(|b| b.is_ascii_graphic()) {
+            response
+                .headers_mut()
+                .insert(Self::HEADER, HeaderValue::from_static(self.0));
+        }
+    }
+}
 
 /// Seconds a client is told to wait after a 503.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
@@ -288,7 +306,7 @@ impl Error {
         };
         let mut response = (self.status(), crate::http::json::JsonAnswer(body)).into_response();
         // For the access log line, which sees only the response.
-        response.extensions_mut().insert(ErrorCode(self.code()));
+        ErrorCode(self.code()).attach(&mut response);
         match self {
             Error::Unavailable(_) => {
                 response

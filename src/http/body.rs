@@ -24,8 +24,8 @@ fn media_type(headers: &HeaderMap) -> Option<Cow<'_, str>> {
 }
 
 /// One form field: a text value, or a file part (which no schema accepts).
-enum Field {
-    Text(String),
+enum Field<'b> {
+    Text(Cow<'b, str>),
     File,
 }
 
@@ -43,6 +43,7 @@ pub async fn create_value(headers: &HeaderMap, body: Bytes) -> Option<Value> {
             return None;
         };
         let always_array = name.ends_with("[]");
+        let value = value.into_owned();
         match map.get_mut(&name) {
             Some(Value::Array(items)) => items.push(Value::String(value)),
             Some(single) => {
@@ -61,21 +62,40 @@ pub async fn create_value(headers: &HeaderMap, body: Bytes) -> Option<Value> {
 }
 
 /// The `otp` field of a verify form; `None` if the body is not a form, the field is
-/// missing, repeated or a file.
-pub async fn otp_field(headers: &HeaderMap, body: Bytes) -> Option<String> {
+/// missing, repeated or a file. Borrowed from the body when it needed no decoding
+/// (the usual urlencoded form).
+pub async fn otp_field<'b>(headers: &HeaderMap, body: &'b Bytes) -> Option<Cow<'b, str>> {
     let media = media_type(headers)?;
-    if media == "application/json" {
-        // `{"otp": "..."}`, for frontends that send JSON everywhere.
-        let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(&body) else {
-            return None;
-        };
-        return match map.remove("otp") {
-            Some(Value::String(code)) => Some(code),
-            _ => None,
-        };
+    match &*media {
+        "application/json" => {
+            // `{"otp": "..."}`, for frontends that send JSON everywhere.
+            let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+                return None;
+            };
+            match map.remove("otp") {
+                Some(Value::String(code)) => Some(Cow::Owned(code)),
+                _ => None,
+            }
+        }
+        "application/x-www-form-urlencoded" => {
+            the_only_otp(form_urlencoded::parse(body).map(|(name, v)| (name, Field::Text(v))))
+        }
+        "multipart/form-data" => the_only_otp(
+            multipart_fields(headers, body.clone())
+                .await?
+                .into_iter()
+                .map(|(name, field)| (Cow::Owned(name), field)),
+        ),
+        _ => None,
     }
-    let fields = form_fields(headers, &media, body).await?;
-    let mut found = fields.into_iter().filter(|(name, _)| name == "otp");
+}
+
+/// The text of the one field called `otp`; `None` if there is none, more than one,
+/// or a file.
+fn the_only_otp<'b>(
+    fields: impl Iterator<Item = (Cow<'b, str>, Field<'b>)>,
+) -> Option<Cow<'b, str>> {
+    let mut found = fields.filter(|(name, _)| name == "otp");
     match (found.next(), found.next()) {
         (Some((_, Field::Text(v))), None) => Some(v),
         _ => None,
@@ -86,11 +106,11 @@ async fn form_fields(
     headers: &HeaderMap,
     media: &str,
     body: Bytes,
-) -> Option<Vec<(String, Field)>> {
+) -> Option<Vec<(String, Field<'static>)>> {
     match media {
         "application/x-www-form-urlencoded" => Some(
             form_urlencoded::parse(&body)
-                .map(|(k, v)| (k.into_owned(), Field::Text(v.into_owned())))
+                .map(|(k, v)| (k.into_owned(), Field::Text(Cow::Owned(v.into_owned()))))
                 .collect(),
         ),
         "multipart/form-data" => multipart_fields(headers, body).await,
@@ -98,7 +118,10 @@ async fn form_fields(
     }
 }
 
-async fn multipart_fields(headers: &HeaderMap, body: Bytes) -> Option<Vec<(String, Field)>> {
+async fn multipart_fields(
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Option<Vec<(String, Field<'static>)>> {
     let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let boundary = multer::parse_boundary(content_type).ok()?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(body) });
@@ -111,7 +134,7 @@ async fn multipart_fields(headers: &HeaderMap, body: Bytes) -> Option<Vec<(Strin
             continue;
         }
         let text = field.text().await.ok()?;
-        out.push((name, Field::Text(text)));
+        out.push((name, Field::Text(Cow::Owned(text))));
     }
     Some(out)
 }
@@ -174,32 +197,32 @@ mod tests {
         let body =
             "--XyZ\r\nContent-Disposition: form-data; name=\"otp\"\r\n\r\nabc\r\n--XyZ--\r\n";
         assert_eq!(
-            otp_field(&h, Bytes::from(body)).await.as_deref(),
+            otp_field(&h, &Bytes::from(body)).await.as_deref(),
             Some("abc")
         );
         let file = "--XyZ\r\nContent-Disposition: form-data; name=\"otp\"; filename=\"a\"\r\n\r\nabc\r\n--XyZ--\r\n";
-        assert_eq!(otp_field(&h, Bytes::from(file)).await, None);
-        assert_eq!(otp_field(&h, Bytes::from("garbage")).await, None);
+        assert_eq!(otp_field(&h, &Bytes::from(file)).await, None);
+        assert_eq!(otp_field(&h, &Bytes::from("garbage")).await, None);
     }
 
     #[tokio::test]
     async fn the_otp_field_must_appear_once() {
         let h = with_type("application/x-www-form-urlencoded");
         assert_eq!(
-            otp_field(&h, Bytes::from("otp=a&x=1")).await.as_deref(),
+            otp_field(&h, &Bytes::from("otp=a&x=1")).await.as_deref(),
             Some("a")
         );
-        assert_eq!(otp_field(&h, Bytes::from("otp=a&otp=b")).await, None);
-        assert_eq!(otp_field(&h, Bytes::from("ot=a")).await, None);
+        assert_eq!(otp_field(&h, &Bytes::from("otp=a&otp=b")).await, None);
+        assert_eq!(otp_field(&h, &Bytes::from("ot=a")).await, None);
         let json = with_type("application/json");
         assert_eq!(
-            otp_field(&json, Bytes::from("{\"otp\":\"a\"}"))
+            otp_field(&json, &Bytes::from("{\"otp\":\"a\"}"))
                 .await
                 .as_deref(),
             Some("a")
         );
         for bad in ["{\"otp\":1}", "[\"a\"]", "{\"code\":\"a\"}", "not json"] {
-            assert_eq!(otp_field(&json, Bytes::from(bad)).await, None, "{bad}");
+            assert_eq!(otp_field(&json, &Bytes::from(bad)).await, None, "{bad}");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! It is set and cleared with the same name, `Path` and `Secure`, so clearing never
 //! fails in production (a fix of the original).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -44,7 +45,7 @@ impl CookieSettings {
 
     /// The session cookie's value: first occurrence wins, surrounding quotes stripped,
     /// percent-decoded if it holds `%`, trimmed; `None` if absent.
-    pub fn read(&self, headers: &HeaderMap) -> Option<String> {
+    pub fn read<'h>(&self, headers: &'h HeaderMap) -> Option<Cow<'h, str>> {
         read_named(headers, &self.name)
     }
 
@@ -119,8 +120,9 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The first cookie called `name` in the request's `Cookie` headers: unquoted,
-/// percent-decoded and trimmed (how browsers and the original read it).
-pub fn read_named(headers: &HeaderMap, name: &str) -> Option<String> {
+/// percent-decoded and trimmed (how browsers and the original read it). Borrowed
+/// from the headers unless it had to be decoded.
+pub fn read_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, str>> {
     for header in headers.get_all(header::COOKIE) {
         let Ok(text) = header.to_str() else { continue };
         for pair in text.split(';') {
@@ -135,12 +137,11 @@ pub fn read_named(headers: &HeaderMap, name: &str) -> Option<String> {
                 .strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(value);
-            let value = if value.contains('%') {
-                percent_decode(value)
+            return Some(if value.contains('%') {
+                Cow::Owned(percent_decode(value).trim().to_owned())
             } else {
-                value.to_owned()
-            };
-            return Some(value.trim().to_owned());
+                Cow::Borrowed(value.trim())
+            });
         }
     }
     None

@@ -163,7 +163,7 @@ where
     let known_len = res.body().size_hint().exact();
     let h = res.headers_mut();
     let answer = std::mem::replace(h, inner.fixed_headers.clone());
-    merge_answer(h, answer);
+    let error = merge_answer(h, answer);
     h.insert(X_REQUEST_ID, request_id);
     cors_headers(h, allowed_origin);
     // Set here, before axum would: its value is formatted into an allocation of its
@@ -175,7 +175,8 @@ where
         h.insert(header::CONTENT_LENGTH, content_length(len));
     }
     let elapsed = started.elapsed();
-    span.in_scope(|| access_line(&span, &res, elapsed));
+    let error = error.as_ref().and_then(|e| e.to_str().ok());
+    span.in_scope(|| access_line(&span, &res, error, elapsed));
     metric::http_request(route, res.status().as_u16(), elapsed.as_secs_f64());
     res
 }
@@ -214,9 +215,8 @@ const ACCESS_TARGET: &str = "secure_otp_server::http";
 /// One access line per request, at the span's level: status, error code and
 /// duration (the span adds method, path, client address and request id). A `5xx`
 /// also gets an `ERROR` line, as tower-http's trace layer wrote one before.
-fn access_line(span: &Span, res: &Response, elapsed: Duration) {
+fn access_line(span: &Span, res: &Response, error: Option<&str>, elapsed: Duration) {
     let status = res.status();
-    let error = res.extensions().get::<ErrorCode>().map(|c| c.0);
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     let code = status.as_u16();
     // A probe's debug span is disabled at `info`: its line must not fall back
@@ -422,8 +422,11 @@ pub(super) fn fixed_headers(production: bool) -> HeaderMap {
 /// headers keep their fixed values, whatever the handler set (HSTS is the edge's
 /// alone, in development too); a handler's `Cache-Control` replaces `no-store`; its
 /// `Vary` values join `Origin`; and `X-Powered-By` is dropped, as Hono's
-/// `secureHeaders` drops it: no fingerprint of the server.
-fn merge_answer(h: &mut HeaderMap, answer: HeaderMap) {
+/// `secureHeaders` drops it: no fingerprint of the server. The error code an error
+/// answer carries for the access line ([`ErrorCode::HEADER`]) is taken out and
+/// returned.
+fn merge_answer(h: &mut HeaderMap, answer: HeaderMap) -> Option<HeaderValue> {
+    let mut error = None;
     let mut current: Option<HeaderName> = None;
     for (name, value) in answer {
         // The first value of a name comes with it; the next ones of the same
@@ -433,7 +436,9 @@ fn merge_answer(h: &mut HeaderMap, answer: HeaderMap) {
             current = name;
         }
         let Some(name) = &current else { continue };
-        if *name == header::CACHE_CONTROL && first {
+        if *name == ErrorCode::HEADER {
+            error = Some(value);
+        } else if *name == header::CACHE_CONTROL && first {
             h.insert(header::CACHE_CONTROL, value);
         } else if *name == header::CACHE_CONTROL
             || *name == header::VARY
@@ -442,6 +447,7 @@ fn merge_answer(h: &mut HeaderMap, answer: HeaderMap) {
             h.append(name.clone(), value);
         }
     }
+    error
 }
 
 fn is_fixed(name: &HeaderName) -> bool {
@@ -530,8 +536,17 @@ mod tests {
                 .unwrap_or_default();
             let id = HeaderValue::from_static("req-1");
             let span = request_span(&req, Some(IpAddr::from([10, 0, 0, 1])), &id);
-            for res in &answers {
-                span.in_scope(|| access_line(&span, res, Duration::from_millis(3)));
+            for mut res in answers {
+                // As the edge does: the error code comes out of the answer's headers.
+                let mut h = fixed_headers(false);
+                let error = merge_answer(&mut h, std::mem::take(res.headers_mut()));
+                assert!(
+                    !h.contains_key(ErrorCode::HEADER),
+                    "the internal header leaves"
+                );
+                *res.headers_mut() = h;
+                let error = error.as_ref().and_then(|e| e.to_str().ok());
+                span.in_scope(|| access_line(&span, &res, error, Duration::from_millis(3)));
             }
         });
         let text = lines.0.lock().map(|l| l.clone()).unwrap_or_default();
@@ -557,6 +572,7 @@ mod tests {
         assert_eq!(got[1]["fields"]["latency"], "3 ms");
         assert_eq!(got[1]["span"]["request_id"], "req-1");
         assert_eq!(got[2]["fields"]["status"], 413);
+        assert_eq!(got[2]["fields"]["error"], Error::BodyTooLarge.code());
         assert_eq!(got[2]["level"], "INFO");
     }
 

@@ -85,7 +85,7 @@ pub(super) async fn confirm(
     let now = app.clock.now();
     let outcome = app
         .service
-        .verify_link(Some(&cookie), &link, client_ip, now)
+        .verify_link(Some(&*cookie), &link, client_ip, now)
         .await;
     let finished = match outcome.result {
         Ok(finished) => finished,
@@ -127,6 +127,6 @@ pub(super) async fn confirm(
 
 fn refused(status: StatusCode, title: &str, body: &str, code: &'static str) -> Response {
     let mut response = page(status, title, body);
-    response.extensions_mut().insert(ErrorCode(code));
+    ErrorCode(code).attach(&mut response);
     response
 }

@@ -34,7 +34,7 @@ pub(super) async fn handler(
     // The format is checked before the cookie (as the original does): the named
     // purpose's format, or any purpose's (the token's own is checked once open).
     let purposes = app.service.purposes();
-    let code = body::otp_field(&headers, body)
+    let code = body::otp_field(&headers, &body)
         .await
         .and_then(|text| match purpose {
             Some(p) => purposes.of(p).generator.format().parse(&text),

@@ -6,6 +6,7 @@
 //! shared Redis), kept for the session lifetime, so every instance refuses a
 //! logged-out token and a store outage refuses every token (fail closed).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,7 +123,7 @@ impl Sessions {
 
     /// The session token a request carries: its session cookie, else an
     /// `Authorization: Bearer` header (mobile clients).
-    pub fn token_in(&self, headers: &HeaderMap) -> Option<String> {
+    pub fn token_in<'h>(&self, headers: &'h HeaderMap) -> Option<Cow<'h, str>> {
         if let Some(value) = crate::http::cookie::read_named(headers, self.cookie_name()) {
             return Some(value);
         }
@@ -130,7 +131,7 @@ impl Sessions {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_owned())
+            .map(|t| Cow::Borrowed(t.trim()))
     }
 
     /// `Set-Cookie` for `token`.

@@ -53,7 +53,7 @@ impl CodeFormat {
         if alphabet.len() < 2 {
             return Err(CodeFormatError::Alphabet);
         }
-        if !(4..=64).contains(&length) {
+        if !(4..=MAX_LENGTH).contains(&length) {
             return Err(CodeFormatError::Length);
         }
         Ok(Self {
@@ -89,7 +89,7 @@ impl CodeFormat {
     pub fn parse(&self, text: &str) -> Option<OtpCode> {
         let t = text.trim().as_bytes();
         (t.len() == self.length && t.iter().all(|&c| self.allowed[usize::from(c)]))
-            .then(|| OtpCode(t.to_vec()))
+            .then(|| OtpCode::of(t))
     }
 
     /// A regular expression equivalent to this format, for documentation.
@@ -161,24 +161,46 @@ impl fmt::Debug for CodeFormat {
     }
 }
 
+/// The longest code a [`CodeFormat`] allows.
+const MAX_LENGTH: usize = 64;
+
 /// A one-time code. Secret: zeroized on drop, redacted in `Debug`, compared in constant time.
+/// Held inline (a format allows at most 64 characters), so parsing a code typed in,
+/// opening a cookie's token or generating a code allocates nothing.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct OtpCode(Vec<u8>);
+pub struct OtpCode {
+    bytes: [u8; MAX_LENGTH],
+    len: u8,
+}
 
 impl OtpCode {
+    /// A code of `chars`, which the caller has checked against a format (so at most
+    /// [`MAX_LENGTH`] of them; more would be cut, never reached).
+    fn of(chars: &[u8]) -> Self {
+        let mut code = OtpCode {
+            bytes: [0; MAX_LENGTH],
+            len: 0,
+        };
+        for (slot, &c) in code.bytes.iter_mut().zip(chars) {
+            *slot = c;
+            code.len += 1;
+        }
+        code
+    }
+
     /// The code's characters, for a sender to deliver.
     pub fn expose(&self) -> &str {
         // Codes only ever hold ASCII from a `CodeFormat` alphabet.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     /// Constant-time equality (lengths are public: they are fixed by the format).
     pub fn ct_eq(&self, other: &OtpCode) -> bool {
-        self.0.ct_eq(&other.0).into()
+        self.as_bytes().ct_eq(other.as_bytes()).into()
     }
 }
 
@@ -221,21 +243,28 @@ impl OtpGenerator for RandomGenerator {
         let n = alphabet.len();
         // Bytes at or above `limit` would favour the first `256 % n` characters: drop them.
         let limit = 256 - 256 % n;
-        let mut code = Vec::with_capacity(self.format.length);
+        let length = self.format.length.min(MAX_LENGTH);
+        let mut code = OtpCode::of(&[]);
         let mut pool = [0u8; 64];
-        while code.len() < self.format.length {
+        while usize::from(code.len) < length {
             rand::fill(&mut pool);
             for &b in &pool {
-                if usize::from(b) < limit {
-                    code.extend(alphabet.get(usize::from(b) % n));
-                    if code.len() == self.format.length {
+                if usize::from(b) < limit
+                    && let (Some(&c), Some(slot)) = (
+                        alphabet.get(usize::from(b) % n),
+                        code.bytes.get_mut(usize::from(code.len)),
+                    )
+                {
+                    *slot = c;
+                    code.len += 1;
+                    if usize::from(code.len) == length {
                         break;
                     }
                 }
             }
         }
         pool.zeroize();
-        OtpCode(code)
+        code
     }
 }
 

@@ -392,6 +392,9 @@ async fn security_headers_are_on_every_response_and_hsts_only_in_production() {
             "no HSTS in development"
         );
         assert!(r.header("x-powered-by").is_none());
+        // The error code travels to the access line in an internal header that the
+        // edge takes out.
+        assert!(r.header("x-otp-internal-error-code").is_none());
     }
     let prod = TestApp::spawn_with(&PRODUCTION).await;
     for r in sample_replies(&prod).await {

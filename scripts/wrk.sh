@@ -4,11 +4,16 @@
 # thread, 64 connections, closed loop), in alternating rounds. Unlike
 # examples/load.rs, nothing of the generator shares the server's process.
 #
-#   scripts/wrk.sh               3 rounds of 10 s per scenario (about 2 minutes)
+#   scripts/wrk.sh               3 rounds of 10 s per scenario (about 3 minutes)
 #   scripts/wrk.sh 5 5           5 rounds of 5 s
 #   OTP_BIN=target/pgo/secure-otp-server scripts/wrk.sh
 #                                the profile-guided build (scripts/pgo.sh), as the
 #                                image ships it, against the same hello world
+#   WRK_PREFILL=1000000 scripts/wrk.sh
+#                                mix with a million live sessions: before each mix
+#                                run, creates until the server's otp_live_sessions
+#                                gauge reads that many (codes then live 600 s, so
+#                                none expires during the run)
 #
 # Scenarios: hello; create (a new address from a new client per request); mix (each
 # create's cookie then used once for a verify with a wrong code: half the requests are
@@ -30,6 +35,7 @@ if ! [[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[1-9][0-9]*$ ]] || [ "$seco
   exit 2
 fi
 
+[[ "${WRK_PREFILL:-0}" =~ ^[0-9]+$ ]] || { echo "wrk.sh: WRK_PREFILL is a number of sessions" >&2; exit 2; }
 if [ "$(nproc)" -lt 2 ]; then
   echo "wrk.sh: needs two cores (server on one, generator on the other)" >&2
   exit 1
@@ -67,21 +73,39 @@ wait_port() {
   exit 1
 }
 
+# The server's otp_live_sessions gauge, from its metrics listener on port $1.
+live() {
+  python3 -c 'import sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode()
+print(next((int(float(l.split()[-1])) for l in text.splitlines() if l.startswith("otp_live_sessions ")), 0))' "$1"
+}
+
 run() { # scenario round
-  local scenario="$1" port script=() url extra=()
+  local scenario="$1" port mport script=() url extra=() prefill=0
   port="$(free_port)"
+  mport="$(free_port)"
   [ "$scenario" = flow ] && extra=(OTP_TEST_CREDENTIALS_FILE="$work/test-credentials.json")
+  if [ "$scenario" = mix ] && [ "${WRK_PREFILL:-0}" -gt 0 ]; then
+    prefill="$WRK_PREFILL"
+    extra=(OTP_MAX_AGE=600)
+  fi
   if [ "$scenario" = hello ]; then
     taskset -c 0 target/release/examples/hello "127.0.0.1:$port" &
   else
     script=(-s "scripts/wrk/$scenario.lua")
     env -i PATH="$PATH" HOST=127.0.0.1 PORT="$port" OTP_TRUSTED_PROXIES=127.0.0.1 \
-      LOG_FORMAT=json RUST_LOG=info METRICS_ADDR="127.0.0.1:$(free_port)" "${extra[@]}" \
+      LOG_FORMAT=json RUST_LOG=info METRICS_ADDR="127.0.0.1:$mport" "${extra[@]}" \
       taskset -c 0 "$bin" >"$work/server.log" 2>&1 &
   fi
   server=$!
   url="http://127.0.0.1:$port/"
   wait_port "$port"
+  if [ "$prefill" -gt 0 ]; then
+    while [ "$(live "$mport")" -lt "$prefill" ]; do
+      taskset -c 1 wrk -t1 -c64 -d5s -s scripts/wrk/create.lua "$url" >/dev/null
+    done
+    echo "wrk.sh: $(live "$mport") live sessions before the run"
+  fi
   taskset -c 1 wrk -t1 -c64 -d1s "${script[@]}" "$url" >/dev/null # warm-up
   local s0 s1 w0 w1 t0 t1
   s0="$(ticks "$server")"

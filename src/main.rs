@@ -23,12 +23,20 @@ use secure_otp_server::{AppState, Clock, Config, SystemClock, router};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // Workers gather their log lines and write them when they run out of work
-    // (telemetry::batched); the runtime's end writes what they still hold.
+    // Workers gather their log lines and hand them to the log writer thread when
+    // they run out of work (telemetry::batched, telemetry::background); the
+    // runtime's end hands over what they still hold.
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     batched::runtime_hooks(builder.enable_all());
     match builder.build() {
-        Ok(runtime) => runtime.block_on(start()),
+        Ok(runtime) => {
+            let code = runtime.block_on(start());
+            // The workers hand their last lines to the log writer as they stop;
+            // then it writes everything out.
+            drop(runtime);
+            secure_otp_server::telemetry::logging::finish();
+            code
+        }
         Err(e) => {
             eprintln!("secure-otp-server: cannot start the async runtime: {e}");
             ExitCode::from(1)
@@ -95,7 +103,10 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    secure_otp_server::telemetry::logging::init(config.server.log_format);
+    if let Err(e) = secure_otp_server::telemetry::logging::init(config.server.log_format) {
+        eprintln!("secure-otp-server: cannot start the log writer thread: {e}");
+        return ExitCode::from(1);
+    }
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }

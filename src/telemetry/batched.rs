@@ -1,5 +1,6 @@
-//! Log lines gathered per runtime thread and written with one system call when the
-//! thread runs out of work, instead of one `write` per line.
+//! Log lines gathered per runtime thread and handed over in one piece when the
+//! thread runs out of work, instead of one `write` per line (the binary hands them
+//! to its log writer thread, [`super::background`]).
 //!
 //! A create writes three lines (two audit events and its access line), four with the
 //! SMTP or webhook sender ("code sent"); their `write` calls were a tenth of the

@@ -10,6 +10,7 @@
 //! kept as ready-to-write `"key":value` pairs and copied into each line.
 
 use std::fmt::{self, Write as _};
+use std::sync::OnceLock;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
@@ -19,21 +20,32 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::background::Background;
 use super::batched::Batched;
 use crate::config::LogFormat;
 use crate::stack_text::StackText;
 use crate::thread_buffer;
 
+/// The process's log output, once [`init`] has run: [`finish`] waits for it.
+static OUTPUT: OnceLock<Background> = OnceLock::new();
+
 /// Installs the process's subscriber: `format` lines on stdout, at `RUST_LOG`'s
-/// level (default `info`), gathered per runtime thread as [`batched`] explains.
-/// Does nothing if one is installed already.
+/// level (default `info`), gathered per runtime thread as [`batched`] explains and
+/// written by a thread of their own ([`background`]). Does nothing if one is
+/// installed already; fails if the writer thread cannot start.
 ///
 /// [`batched`]: super::batched
-pub fn init(format: LogFormat) {
+/// [`background`]: super::background
+pub fn init(format: LogFormat) -> std::io::Result<()> {
+    if OUTPUT.get().is_some() {
+        return Ok(());
+    }
+    let output = Background::spawn(std::io::stdout())?;
+    let output = OUTPUT.get_or_init(|| output).clone();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(Batched::new(std::io::stdout));
+        .with_writer(Batched::new(output));
     let _ = match format {
         LogFormat::Json => builder
             .fmt_fields(JsonFields)
@@ -44,6 +56,16 @@ pub fn init(format: LogFormat) {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
             .try_init(),
     };
+    Ok(())
+}
+
+/// Writes every line logged so far and stops the writer thread: at the end of
+/// `main`, after the runtime (whose workers hand over what they gathered as they
+/// stop). Lines logged later are dropped.
+pub fn finish() {
+    if let Some(output) = OUTPUT.get() {
+        output.close();
+    }
 }
 
 /// A subscriber writing JSON lines to `writer` under `filter`, for embedders and

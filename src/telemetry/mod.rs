@@ -8,6 +8,7 @@
 //! silences the audit target.
 
 pub mod audit;
+pub mod background;
 pub mod batched;
 pub mod exporter;
 pub mod logging;

@@ -341,3 +341,77 @@ async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
         "an access line without its span (a probe's, at info): {lines:?}"
     );
 }
+
+/// A log output that stops taking lines (a pipe nobody reads: a container runtime's
+/// log driver falling behind, a full disk's slow writes) must not stop requests: the
+/// lines queue for the log writer thread, and every one arrives once the output
+/// moves again.
+#[tokio::test]
+async fn a_stalled_log_pipe_does_not_stall_requests_and_loses_no_line() {
+    use std::io::{BufRead, BufReader};
+    const REQUESTS: usize = 1000;
+    let mut child = command(&[("PORT", "0"), ("HOST", "127.0.0.1"), ("LOG_FORMAT", "json")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(out.read_line(&mut line).expect("a line") > 0, "no address");
+        if let Some(at) = line.find("listening on http://") {
+            let rest = &line[at + "listening on http://".len()..];
+            break rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                .collect::<String>();
+        }
+    };
+    // From here the test reads nothing: the pipe (64 KiB) fills after about 150
+    // access lines, and a server writing on its request path would hang.
+    let client = reqwest::Client::new();
+    for i in 0..REQUESTS {
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client
+                .post(format!("http://{addr}/api/otp/verify"))
+                .header("x-request-id", format!("stalled-{i}"))
+                .send(),
+        )
+        .await;
+        let answer = answer
+            .unwrap_or_else(|_| panic!("request {i} hung behind the unread log pipe"))
+            .expect("answer");
+        assert_eq!(answer.status(), 400, "request {i}");
+    }
+    // The output moves again: every access line arrives, in order.
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            if let Some(at) = line.find("\"request_id\":\"stalled-") {
+                let id: String = line[at + 22..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                seen.push(id.parse::<usize>().expect("id"));
+                if seen.len() == REQUESTS {
+                    break;
+                }
+            }
+        }
+        seen
+    });
+    let deadline = std::time::Instant::now() + crate::process::PATIENCE;
+    while !reader.is_finished() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = reader.join().expect("reader");
+    assert_eq!(
+        seen,
+        (0..REQUESTS).collect::<Vec<_>>(),
+        "every line, in order"
+    );
+}

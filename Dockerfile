@@ -15,12 +15,12 @@ COPY . .
 # not). The binary goes straight to /out: the target directory may be a cache
 # volume that is not part of the layer.
 ARG PGO=true
-RUN if [ "$PGO" = true ]; then \
-        scripts/pgo.sh /out/secure-otp-server; \
-    else \
-        cargo build --release --locked --bin secure-otp-server \
-        && install -D -m 0755 target/release/secure-otp-server /out/secure-otp-server; \
-    fi
+RUN case "$PGO" in \
+        true) scripts/pgo.sh /out/secure-otp-server ;; \
+        false) cargo build --release --locked --bin secure-otp-server \
+            && install -D -m 0755 target/release/secure-otp-server /out/secure-otp-server ;; \
+        *) echo "PGO must be true or false, not '$PGO'" >&2; exit 1 ;; \
+    esac
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /out/secure-otp-server /usr/local/bin/secure-otp-server

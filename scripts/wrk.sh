@@ -101,10 +101,15 @@ run() { # scenario round
   url="http://127.0.0.1:$port/"
   wait_port "$port"
   if [ "$prefill" -gt 0 ]; then
-    while [ "$(live "$mport")" -lt "$prefill" ]; do
+    local before now=0
+    while [ "$now" -lt "$prefill" ]; do
+      before="$now"
       taskset -c 1 wrk -t1 -c64 -d5s -s scripts/wrk/create.lua "$url" >/dev/null
+      now="$(live "$mport")"
+      [[ "$now" =~ ^[0-9]+$ ]] || { echo "wrk.sh: cannot read otp_live_sessions" >&2; exit 1; }
+      [ "$now" -gt "$before" ] || { echo "wrk.sh: the prefill stalled at $now live sessions" >&2; exit 1; }
     done
-    echo "wrk.sh: $(live "$mport") live sessions before the run"
+    echo "wrk.sh: $now live sessions before the run"
   fi
   taskset -c 1 wrk -t1 -c64 -d1s "${script[@]}" "$url" >/dev/null # warm-up
   local s0 s1 w0 w1 t0 t1

@@ -124,24 +124,29 @@ impl From<BackendError> for Error {
     }
 }
 
-/// The stable code of an error response, for the access log.
+/// The stable code of an error response, kept in its extensions for the access log
+/// (and for an embedder's own middleware).
+///
+/// Inside the router's edge (`http::layers`) the code travels in an internal header
+/// instead, which the edge takes out before the answer leaves: the response's first
+/// extension costs three allocations, and the edge reads every answer header anyway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorCode(pub &'static str);
 
 impl ErrorCode {
-    /// The internal header that carries the code from the answer to the edge, which
-    /// takes it out before the answer leaves (`http::layers`). A header rather than
-    /// the response's extensions: the first extension costs three allocations, and
-    /// the edge reads every answer header anyway.
+    /// The internal header; never sent (see the type's documentation).
     pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-otp-internal-error-code");
 
-    /// Marks `response` with this code. Codes are fixed ASCII names; one that could
-    /// not be a header value would only be missing from the access line.
+    /// Marks `response` with this code: in the internal header when the response is
+    /// made inside the edge, which removes it, else in its extensions. Codes are
+    /// fixed ASCII names; one that could not be a header value goes to the extensions.
     pub(crate) fn attach(self, response: &mut Response) {
-        if self.0.bytes().all(|b| b.is_ascii_graphic()) {
+        if crate::http::inside_the_edge() && self.0.bytes().all(|b| b.is_ascii_graphic()) {
             response
                 .headers_mut()
                 .insert(Self::HEADER, HeaderValue::from_static(self.0));
+        } else {
+            response.extensions_mut().insert(self);
         }
     }
 }

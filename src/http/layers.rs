@@ -159,7 +159,9 @@ where
             }
         }
     };
-    let mut res = answer.instrument(span.clone()).await;
+    let mut res = INSIDE_THE_EDGE
+        .scope((), answer.instrument(span.clone()))
+        .await;
     let known_len = res.body().size_hint().exact();
     let h = res.headers_mut();
     let answer = std::mem::replace(h, inner.fixed_headers.clone());
@@ -175,7 +177,7 @@ where
         h.insert(header::CONTENT_LENGTH, content_length(len));
     }
     let elapsed = started.elapsed();
-    let error = error.as_ref().and_then(|e| e.to_str().ok());
+    let error = error_code(error.as_ref(), &res);
     span.in_scope(|| access_line(&span, &res, error, elapsed));
     metric::http_request(route, res.status().as_u16(), elapsed.as_secs_f64());
     res
@@ -206,6 +208,27 @@ fn request_span(req: &Request, client: Option<IpAddr>, request_id: &HeaderValue)
             request_id,
             purpose = tracing::field::Empty,
         )
+    }
+}
+
+tokio::task_local! {
+    /// Set while a request is inside [`edge`]: error answers made there carry their
+    /// code in [`ErrorCode::HEADER`], which the edge takes out.
+    static INSIDE_THE_EDGE: ();
+}
+
+/// Whether this task is answering a request inside [`edge`] (so an internal header
+/// of the answer is taken out before it leaves).
+pub(crate) fn inside_the_edge() -> bool {
+    INSIDE_THE_EDGE.try_with(|()| ()).is_ok()
+}
+
+/// An answer's error code for its access line: from the internal header the edge
+/// took out of it, else (an answer made outside the edge's task) its extensions.
+fn error_code<'a>(header: Option<&'a HeaderValue>, res: &'a Response) -> Option<&'a str> {
+    match header {
+        Some(header) => header.to_str().ok(),
+        None => res.extensions().get::<ErrorCode>().map(|c| c.0),
     }
 }
 
@@ -520,11 +543,15 @@ mod tests {
                 Ok(())
             }
         }
-        // Made outside the subscriber: an internal error logs a line of its own.
+        // Made outside the subscriber: an internal error logs a line of its own. The
+        // first outside the edge's task (its code in the extensions), the second
+        // inside (its code in the internal header).
         let answers = [
             Error::Internal("boom".into()).into_response(),
-            Error::BodyTooLarge.into_response(),
+            INSIDE_THE_EDGE.sync_scope((), || Error::BodyTooLarge.into_response()),
         ];
+        assert!(answers[0].headers().get(ErrorCode::HEADER).is_none());
+        assert!(answers[1].extensions().get::<ErrorCode>().is_none());
         let lines = Lines::default();
         let out = lines.clone();
         let filter = tracing_subscriber::EnvFilter::new("info");
@@ -545,7 +572,7 @@ mod tests {
                     "the internal header leaves"
                 );
                 *res.headers_mut() = h;
-                let error = error.as_ref().and_then(|e| e.to_str().ok());
+                let error = error_code(error.as_ref(), &res);
                 span.in_scope(|| access_line(&span, &res, error, Duration::from_millis(3)));
             }
         });

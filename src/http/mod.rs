@@ -42,6 +42,7 @@ use crate::plugin::{CredentialSchema, FinalAction, IdStore, Kms, Locale, Plugins
 use crate::settings::Config;
 pub use client::TrustedProxies;
 pub use cookie::CookieSettings;
+pub(crate) use layers::inside_the_edge;
 
 /// Everything a request needs; cheap to clone.
 #[derive(Clone, Debug)]

@@ -166,7 +166,11 @@ const MAX_LENGTH: usize = 64;
 
 /// A one-time code. Secret: zeroized on drop, redacted in `Debug`, compared in constant time.
 /// Held inline (a format allows at most 64 characters), so parsing a code typed in,
-/// opening a cookie's token or generating a code allocates nothing.
+/// opening a cookie's token or generating a code allocates nothing. The trade: a
+/// move copies the bytes, and the compiler may leave such copies on the stack, which
+/// the drop does not reach (a heap code moved only its pointer). The code typed in
+/// also sits in the request's body, and a generated one in the message sent, neither
+/// of which is zeroized: the zeroizing is a last layer, not the protection.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct OtpCode {
     bytes: [u8; MAX_LENGTH],
@@ -177,6 +181,7 @@ impl OtpCode {
     /// A code of `chars`, which the caller has checked against a format (so at most
     /// [`MAX_LENGTH`] of them; more would be cut, never reached).
     fn of(chars: &[u8]) -> Self {
+        debug_assert!(chars.len() <= MAX_LENGTH, "a code longer than any format");
         let mut code = OtpCode {
             bytes: [0; MAX_LENGTH],
             len: 0,

@@ -1,17 +1,21 @@
 //! Log output written by a thread of its own: the runtime's workers hand it their
 //! batches ([`super::batched`]) and go back to serving.
 //!
-//! A `write` to a file or a pipe can block: the file system committing its journal
-//! or writing back a burst of dirty pages, a container runtime that reads the log
-//! pipe late. Written from a worker, each such stall held up every connection the
-//! worker served: with logs going to a file at about 30 MB/s, p99 rose from 3 ms to
-//! 17–68 ms once every half minute (BENCHMARKS.md, "Ninth round").
+//! A `write` to stdout can block for as long as its reader wants: a container
+//! runtime or log shipper that reads the pipe late, a terminal scrolled back. Written
+//! from a worker, a full pipe stopped every connection that worker served (the test
+//! suite's unread pipe hung the 209th request); here it stops this thread, and
+//! requests go on while up to [`LIMIT`] bytes of lines wait.
 //!
-//! Lines wait in one queue, in the order they came, up to [`LIMIT`] bytes; a thread
-//! that would pass it waits for room, so nothing is lost, as when it wrote itself.
-//! The writer writes whole lines in pieces of at most `PIPE_BUF` (4096 bytes), so a
-//! write to a pipe is atomic and another writer on it (stderr) cannot tear a line.
-//! [`Background::flush`] waits until everything queued is written (at exit).
+//! Lines wait in one queue, in the order they came; a thread that would take it past
+//! [`LIMIT`] waits for room, so nothing is lost, as when it wrote itself. Woken by
+//! the first lines, the writer lets [`COALESCE`] more come before it takes the
+//! queue: on a busy core, waking it for every 4 KiB batch cost two context switches
+//! a batch (BENCHMARKS.md, "Ninth round"). It writes whole lines in pieces of at
+//! most `PIPE_BUF` (4096 bytes), so a write to a pipe is atomic and another writer on
+//! it (stderr) cannot tear a line. [`Background::close`] writes everything queued and
+//! ends the thread (at exit). If the output blocks for good, the queue fills and
+//! every logging thread waits, as it did when each wrote itself.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -19,8 +23,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The most bytes the queue holds before a logging thread waits for room: a quarter
-/// of a second of lines at the rate of a saturated 2-core server.
+/// of a second of lines at the rate of a saturated 2-core server. The writer may
+/// hold as much again while it writes, so a stalled output costs up to twice this.
 pub const LIMIT: usize = 8 << 20;
+
+/// How long the writer, once woken, lets lines gather before it takes them (unless
+/// [`EARLY`] bytes are already waiting).
+pub const COALESCE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Queued bytes that the writer takes at once, without waiting [`COALESCE`].
+const EARLY: usize = 64 << 10;
 
 /// The largest write a pipe keeps whole.
 const PIPE_BUF: usize = 4096;
@@ -63,6 +75,9 @@ impl Shared {
 
     fn append(&self, bytes: &[u8]) {
         let mut s = self.lock();
+        if s.closed {
+            return;
+        }
         while !s.closed && !s.queued.is_empty() && s.queued.len() + bytes.len() > self.limit {
             s.waiting += 1;
             s = self.wait(&self.progress, s);
@@ -101,6 +116,12 @@ impl Shared {
                     }
                     s.writer_asleep = true;
                     s = self.wait(&self.work, s);
+                }
+                if s.queued.len() < EARLY && !s.closed && s.waiting == 0 {
+                    // Not asleep meanwhile: the lines that come need no wake-up.
+                    drop(s);
+                    std::thread::sleep(COALESCE);
+                    s = self.lock();
                 }
                 std::mem::swap(&mut s.queued, &mut taken);
                 s.writing = true;
@@ -153,6 +174,7 @@ fn pieces(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[derive(Clone)]
 pub struct Background {
     shared: Arc<Shared>,
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Background {
@@ -169,10 +191,13 @@ impl Background {
             limit,
         });
         let writer = Arc::clone(&shared);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || writer.run(&mut out))?;
-        Ok(Self { shared })
+        Ok(Self {
+            shared,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
     }
 
     /// Waits until every line queued so far is written.
@@ -180,13 +205,24 @@ impl Background {
         self.shared.flush();
     }
 
-    /// Writes what is queued and stops the writer; later lines are dropped.
+    /// Writes what is queued, then ends the writer thread and waits for it; lines
+    /// that come later are dropped.
     pub fn close(&self) {
-        self.shared.flush();
-        let mut s = self.shared.lock();
-        s.closed = true;
-        self.shared.work.notify_one();
-        self.shared.progress.notify_all();
+        {
+            let mut s = self.shared.lock();
+            s.closed = true;
+            self.shared.work.notify_one();
+            self.shared.progress.notify_all();
+        }
+        // The writer drains the queue before it ends.
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -263,6 +299,21 @@ mod tests {
         bg.flush();
         assert_eq!(written(&rx), expected);
         bg.close();
+    }
+
+    #[test]
+    fn close_writes_everything_queued_and_later_lines_go_nowhere() {
+        let (bg, rx, _gate) = sink(LIMIT);
+        (&bg).write_all(b"a\n").expect("write");
+        (&bg).write_all(b"b\n").expect("write");
+        bg.close();
+        assert_eq!(written(&rx), b"a\nb\n");
+        (&bg)
+            .write_all(b"late\n")
+            .expect("neither blocks nor fails");
+        bg.flush();
+        assert!(written(&rx).is_empty(), "a line after close is dropped");
+        assert!(bg.shared.lock().queued.is_empty(), "and not kept");
     }
 
     #[test]

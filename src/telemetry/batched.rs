@@ -6,16 +6,17 @@
 //! SMTP or webhook sender ("code sent"); their `write` calls were a tenth of the
 //! server's CPU under load. A runtime worker (a thread that
 //! has parked once: [`runtime_hooks`] sets [`thread_parking`] as the runtime's
-//! `on_thread_park`) keeps its lines in a thread-local buffer, written out each time
+//! `on_thread_park`) keeps its lines in a thread-local buffer, handed over each time
 //! it parks again, when it stops, before the buffer would pass [`CAPACITY`], or when a
 //! new line finds the oldest one [`MAX_DELAY`] old: the trade nginx's
-//! `access_log ... buffer= flush=` makes. An idle server therefore writes each line
-//! as soon as the request is done; a busy one writes about ten lines per call.
+//! `access_log ... buffer= flush=` makes. An idle server therefore hands each line
+//! over as soon as the request is done; a busy one about ten lines at a time.
 //!
 //! What it costs:
 //! - A killed process (`SIGKILL`, out of memory) loses what its workers gathered since
-//!   they last ran out of work; a worker that stays busy without logging keeps its
-//!   last lines until it parks (the delay is checked when a line comes).
+//!   they last ran out of work (and, in the binary, what its log writer had not
+//!   written yet); a worker that stays busy without logging keeps its last lines
+//!   until it parks (the delay is checked when a line comes).
 //! - Lines are in order per worker, not across workers (a request whose task moved
 //!   between workers may see its lines written in another order).
 //! - A sink must not log: a line logged while a batch is being written goes out
@@ -24,7 +25,7 @@
 //! A batch stays within `PIPE_BUF` (4096 bytes), so each write to a pipe is atomic
 //! and another writer on the same pipe (stderr sent to it too) cannot tear a line.
 //! Every other thread (the main thread, `spawn_blocking`'s threads, which never park
-//! through the hook) writes each line at once.
+//! through the hook) hands each line over at once.
 
 use std::cell::RefCell;
 use std::io::{self, Write};

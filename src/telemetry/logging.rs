@@ -31,13 +31,14 @@ static OUTPUT: OnceLock<Background> = OnceLock::new();
 
 /// Installs the process's subscriber: `format` lines on stdout, at `RUST_LOG`'s
 /// level (default `info`), gathered per runtime thread as [`batched`] explains and
-/// written by a thread of their own ([`background`]). Does nothing if one is
-/// installed already; fails if the writer thread cannot start.
+/// written by a thread of their own ([`background`]). Call [`finish`] before the
+/// process exits, or the lines still queued are lost. Does nothing if a subscriber
+/// is installed already; fails if the writer thread cannot start.
 ///
 /// [`batched`]: super::batched
 /// [`background`]: super::background
 pub fn init(format: LogFormat) -> std::io::Result<()> {
-    if OUTPUT.get().is_some() {
+    if OUTPUT.get().is_some() || tracing::dispatcher::has_been_set() {
         return Ok(());
     }
     let output = Background::spawn(std::io::stdout())?;
@@ -59,9 +60,9 @@ pub fn init(format: LogFormat) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes every line logged so far and stops the writer thread: at the end of
-/// `main`, after the runtime (whose workers hand over what they gathered as they
-/// stop). Lines logged later are dropped.
+/// Writes every line logged so far, stops the writer thread and waits for it: at
+/// the end of `main`, after the runtime (whose workers hand over what they gathered
+/// as they stop). Lines logged later are dropped.
 pub fn finish() {
     if let Some(output) = OUTPUT.get() {
         output.close();

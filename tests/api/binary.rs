@@ -355,6 +355,7 @@ async fn a_stalled_log_pipe_does_not_stall_requests_and_loses_no_line() {
         .spawn()
         .expect("the binary starts");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut child = crate::process::Killed(child);
     let mut line = String::new();
     let addr = loop {
         line.clear();
@@ -384,11 +385,15 @@ async fn a_stalled_log_pipe_does_not_stall_requests_and_loses_no_line() {
             .expect("answer");
         assert_eq!(answer.status(), 400, "request {i}");
     }
-    // The output moves again: every access line arrives, in order.
+    // The output moves again: every access line arrives.
     let reader = std::thread::spawn(move || {
         let mut seen = Vec::new();
         for line in out.lines() {
             let Ok(line) = line else { break };
+            // The access lines (lines are in order per worker, not across them).
+            if !line.contains("\"message\":\"request\"") {
+                continue;
+            }
             if let Some(at) = line.find("\"request_id\":\"stalled-") {
                 let id: String = line[at + 22..]
                     .chars()
@@ -406,12 +411,13 @@ async fn a_stalled_log_pipe_does_not_stall_requests_and_loses_no_line() {
     while !reader.is_finished() && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    let seen = reader.join().expect("reader");
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut seen = reader.join().expect("reader");
+    seen.sort_unstable();
     assert_eq!(
         seen,
         (0..REQUESTS).collect::<Vec<_>>(),
-        "every line, in order"
+        "every access line, once"
     );
 }

@@ -7,24 +7,14 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::delivery::temp_dir;
-use crate::process::{PATIENCE, command};
+use crate::process::{Killed, PATIENCE, command};
 
-/// Kills the server when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The trainer compiled with `rustc` alone, as pgo.sh compiles it (without `-O`:
-/// the test needs it to work, not to be fast).
+/// The trainer compiled with `rustc` alone, as pgo.sh compiles it but without `-O`
+/// (the test needs it to work, not to be fast).
 fn compile_trainer(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("train");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pgo/train.rs");
@@ -88,18 +78,29 @@ fn the_pgo_training_creates_sessions_and_has_right_and_wrong_codes_answered() {
     let _server = Killed(server.spawn().expect("the server starts"));
     let addr = listening_addr(&log);
 
-    let trained = Command::new(&trainer)
-        .arg(&addr)
-        .arg(&log)
-        .arg("2")
-        .output()
-        .expect("the trainer runs");
-    let stdout = String::from_utf8_lossy(&trained.stdout);
-    assert!(
-        trained.status.success(),
-        "the training failed: {stdout}{}",
-        String::from_utf8_lossy(&trained.stderr)
+    // Its sockets time out after 10 s; pgo.sh bounds the whole run, and so does this.
+    let mut running = Killed(
+        Command::new(&trainer)
+            .arg(&addr)
+            .arg(&log)
+            .arg("2")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the trainer runs"),
     );
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = running.0.try_wait().expect("the trainer's status") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the training did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stdout = String::new();
+    if let Some(mut out) = running.0.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut out, &mut stdout);
+    }
+    assert!(status.success(), "the training failed: {stdout}");
 
     // Its own summary: "N sessions created, N right codes accepted, N wrong codes
     // refused"; the exit status already requires each above zero, this reads them

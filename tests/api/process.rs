@@ -14,6 +14,17 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_secure-otp-server");
 /// How long to wait for an expected line before failing (generous: the machine is shared).
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Kills a child process (a server started by hand, a helper) when the test ends,
+/// however it ends.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Kills the server when the test ends, however it ends.
 pub struct Server {
     child: Child,

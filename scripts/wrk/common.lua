@@ -30,6 +30,34 @@ function create_request()
     string.format('{"email":"user%d@bench.example"}', n))
 end
 
+-- The cookies of answered creates, each used once by a verify (mix, flow).
+local cookies, first, last = {}, 1, 0
+
+-- Keeps the session cookie a 200 answer set: a create's (a verify that succeeded
+-- clears the cookie, with no value).
+function keep_cookie(status, headers)
+  local set = status == 200 and (headers["set-cookie"] or headers["Set-Cookie"])
+  local pair = set and set:match("^[^;]+")
+  if pair and pair:match("=(.+)$") then
+    last = last + 1
+    cookies[last] = pair
+  end
+end
+
+-- A verify of `code` with the oldest kept cookie; nil when none is kept.
+function verify_request(code)
+  if first > last then
+    return nil
+  end
+  local cookie = cookies[first]
+  cookies[first] = nil
+  first = first + 1
+  return wrk.format("POST", "/api/otp/verify",
+    { ["Content-Type"] = "application/x-www-form-urlencoded",
+      ["X-Forwarded-For"] = next_client(), ["Cookie"] = cookie },
+    "otp=" .. code)
+end
+
 function done(summary, latency, requests)
   local total = {}
   for _, thread in ipairs(threads) do

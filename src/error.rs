@@ -124,12 +124,14 @@ impl From<BackendError> for Error {
     }
 }
 
-/// The stable code of an error response, kept in its extensions for the access log
-/// (and for an embedder's own middleware).
+/// The stable code of an error response, for the access log.
 ///
-/// Inside the router's edge (`http::layers`) the code travels in an internal header
-/// instead, which the edge takes out before the answer leaves: the response's first
-/// extension costs three allocations, and the edge reads every answer header anyway.
+/// Inside the router's edge (`http::layers`), where every answer of [`crate::router`]
+/// is made, the code travels in an internal header, which the edge takes out before
+/// the answer leaves: the response's first extension costs three allocations, and
+/// the edge reads every answer header anyway. An answer made elsewhere (an
+/// embedder's own route) keeps it in its extensions; middleware around the router
+/// sees neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorCode(pub &'static str);
 

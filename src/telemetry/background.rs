@@ -2,15 +2,15 @@
 //! batches ([`super::batched`]) and go back to serving.
 //!
 //! A `write` to stdout can block for as long as its reader wants: a container
-//! runtime or log shipper that reads the pipe late, a terminal scrolled back. Written
+//! runtime or log shipper that reads the pipe late, a paused terminal (Ctrl-S). Written
 //! from a worker, a full pipe stopped every connection that worker served (the test
 //! suite's unread pipe hung the 209th request); here it stops this thread, and
 //! requests go on while up to [`LIMIT`] bytes of lines wait.
 //!
 //! Lines wait in one queue, in the order they came; a thread that would take it past
-//! [`LIMIT`] waits for room, so nothing is lost, as when it wrote itself. Woken by
-//! the first lines, the writer lets [`COALESCE`] more come before it takes the
-//! queue: on a busy core, waking it for every 4 KiB batch cost two context switches
+//! [`LIMIT`] waits for room, so nothing is lost, as when it wrote itself. Before it
+//! takes the queue, the writer lets [`COALESCE`] more lines come, unless [`EARLY`]
+//! bytes are waiting already or a thread waits for room: on a busy core, waking it for every 4 KiB batch cost two context switches
 //! a batch (BENCHMARKS.md, "Ninth round"). It writes whole lines in pieces of at
 //! most `PIPE_BUF` (4096 bytes), so a write to a pipe is atomic and another writer on
 //! it (stderr) cannot tear a line. [`Background::close`] writes everything queued and
@@ -27,12 +27,12 @@ use tracing_subscriber::fmt::MakeWriter;
 /// hold as much again while it writes, so a stalled output costs up to twice this.
 pub const LIMIT: usize = 8 << 20;
 
-/// How long the writer, once woken, lets lines gather before it takes them (unless
-/// [`EARLY`] bytes are already waiting).
+/// How long the writer lets lines gather before it takes them (unless [`EARLY`]
+/// bytes are waiting already, or a thread waits for room or a flush).
 pub const COALESCE: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Queued bytes that the writer takes at once, without waiting [`COALESCE`].
-const EARLY: usize = 64 << 10;
+pub const EARLY: usize = 64 << 10;
 
 /// The largest write a pipe keeps whole.
 const PIPE_BUF: usize = 4096;
@@ -83,6 +83,10 @@ impl Shared {
             s = self.wait(&self.progress, s);
             s.waiting -= 1;
         }
+        // Closed while waiting for room: the writer may be gone.
+        if s.closed {
+            return;
+        }
         s.queued.extend_from_slice(bytes);
         if s.writer_asleep {
             s.writer_asleep = false;
@@ -90,7 +94,8 @@ impl Shared {
         }
     }
 
-    /// Waits until everything queued so far is written.
+    /// Waits until the queue is empty and nothing taken from it is unwritten (under
+    /// steady logging that moment may not come: for tests and quiet moments).
     fn flush(&self) {
         let mut s = self.lock();
         while (!s.queued.is_empty() || s.writing) && !s.closed {
@@ -200,13 +205,15 @@ impl Background {
         })
     }
 
-    /// Waits until every line queued so far is written.
+    /// Waits until the queue is empty and nothing taken from it is unwritten (under
+    /// steady logging that moment may not come: for tests and quiet moments).
     pub fn flush(&self) {
         self.shared.flush();
     }
 
-    /// Writes what is queued, then ends the writer thread and waits for it; lines
-    /// that come later are dropped.
+    /// Writes what is queued, then ends the writer thread and waits for it (for as
+    /// long as the output blocks); lines that come later, or that were waiting for
+    /// room, are dropped.
     pub fn close(&self) {
         {
             let mut s = self.shared.lock();

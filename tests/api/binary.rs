@@ -343,7 +343,7 @@ async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
 }
 
 /// A log output that stops taking lines (a pipe nobody reads: a container runtime's
-/// log driver falling behind, a full disk's slow writes) must not stop requests: the
+/// log driver falling behind, a paused terminal) must not stop requests: the
 /// lines queue for the log writer thread, and every one arrives once the output
 /// moves again.
 #[tokio::test]
@@ -368,8 +368,8 @@ async fn a_stalled_log_pipe_does_not_stall_requests_and_loses_no_line() {
                 .collect::<String>();
         }
     };
-    // From here the test reads nothing: the pipe (64 KiB) fills after about 150
-    // access lines, and a server writing on its request path would hang.
+    // From here the test reads nothing: the pipe (64 KiB) fills after about two
+    // hundred access lines, and a server writing on its request path would hang.
     let client = reqwest::Client::new();
     for i in 0..REQUESTS {
         let answer = tokio::time::timeout(

@@ -24,7 +24,8 @@ fuzz_target!(|data: &[u8]| {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    if let Some(text) = rt.block_on(otp_field(&headers, Bytes::copy_from_slice(body))) {
+    let body = Bytes::copy_from_slice(body);
+    if let Some(text) = rt.block_on(otp_field(&headers, &body)) {
         let _ = CodeFormat::original().parse(&text);
     }
 });

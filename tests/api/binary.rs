@@ -360,12 +360,8 @@ async fn a_stalled_log_pipe_does_not_stall_requests_and_loses_no_line() {
     let addr = loop {
         line.clear();
         assert!(out.read_line(&mut line).expect("a line") > 0, "no address");
-        if let Some(at) = line.find("listening on http://") {
-            let rest = &line[at + "listening on http://".len()..];
-            break rest
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                .collect::<String>();
+        if let Some(addr) = crate::process::listening_addr(&line) {
+            break addr;
         }
     };
     // From here the test reads nothing: the pipe (64 KiB) fills after about two

@@ -38,15 +38,8 @@ fn listening_addr(log: &Path) -> String {
     let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(at) = text.find("listening on http://") {
-            let rest = &text[at + "listening on http://".len()..];
-            let addr: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                .collect();
-            if addr.contains(':') {
-                return addr;
-            }
+        if let Some(addr) = crate::process::listening_addr(&text) {
+            return addr;
         }
         std::thread::sleep(Duration::from_millis(50));
     }

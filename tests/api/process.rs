@@ -14,6 +14,16 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_secure-otp-server");
 /// How long to wait for an expected line before failing (generous: the machine is shared).
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The `ADDR` of the server's "listening on http://ADDR" line in `text`, if there.
+pub fn listening_addr(text: &str) -> Option<String> {
+    let at = text.find("listening on http://")?;
+    let addr: String = text[at + "listening on http://".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect();
+    addr.contains(':').then_some(addr)
+}
+
 /// Kills a child process (a server started by hand, a helper) when the test ends,
 /// however it ends.
 pub struct Killed(pub Child);
